@@ -1,0 +1,66 @@
+import type { Duration } from '../plugin/duration.js'
+import type { LimitsOptions, RouteOptions, UpstreamOptions } from '../plugin/options-types.js'
+
+/** TLS termination in the workers (nginx `listen 443 ssl` + `ssl_certificate`). Paths are relative to the config file. */
+export interface TlsOptions {
+  cert: string
+  key: string
+}
+
+/** Where the cluster accepts client connections (nginx `listen`). */
+export interface ListenOptions {
+  port?: number
+  host?: string
+  tls?: TlsOptions
+  /** Expect a PROXY protocol v1/v2 header on every connection (nginx `listen ... proxy_protocol`). */
+  proxyProtocol?: boolean
+  /** Peers whose PROXY header is believed (nginx `set_real_ip_from`): addresses or CIDR ranges. */
+  trustedProxies?: string[]
+}
+
+/** The admin listener of the primary: /livez, /readyz, /status, /metrics. */
+export interface AdminOptions {
+  port?: number
+  host?: string
+}
+
+export interface LogOptions {
+  level?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  pretty?: boolean
+}
+
+/** The `ws-cluster.config.json` file, or what `defineConfig()` receives. */
+export interface ClusterConfigInput {
+  upstreams: Record<string, UpstreamOptions>
+  routes: RouteOptions[]
+  listen?: ListenOptions
+  /** `'auto'` = os.availableParallelism() (nginx `worker_processes auto`), or a count. */
+  workers?: 'auto' | number
+  limits?: LimitsOptions
+  admin?: AdminOptions | false
+  shutdownTimeout?: Duration
+  log?: LogOptions
+  /** Path (relative to the config file) of a Fastify plugin registered in every worker. */
+  app?: string
+}
+
+/** The validated config with defaults applied and paths made absolute. */
+export interface ClusterConfig {
+  upstreams: Record<string, UpstreamOptions>
+  routes: RouteOptions[]
+  listen: {
+    port: number
+    host: string
+    tls: { cert: string, key: string } | null
+    proxyProtocol: boolean
+    trustedProxies: string[]
+  }
+  workers: number
+  limits: LimitsOptions
+  admin: { port: number, host: string } | null
+  shutdownTimeout: number
+  log: { level: NonNullable<LogOptions['level']>, pretty: boolean }
+  app: string | null
+  /** Absolute path of the file it came from, or null when built from flags alone. */
+  file: string | null
+}

@@ -1,0 +1,54 @@
+import createError from '@fastify/error'
+
+/**
+ * Every error the plugin raises carries a stable `WS_CLUSTER_*` code so that
+ * applications and the cluster runtime can react to it without parsing text.
+ */
+export const InvalidOptionError = createError<[string, string, string]>(
+  'WS_CLUSTER_INVALID_OPTION',
+  'Invalid option %s: got %s; allowed: %s',
+  500,
+  TypeError
+)
+
+export const NoLiveUpstreamError = createError<[string]>(
+  'WS_CLUSTER_NO_LIVE_UPSTREAM',
+  'No live upstreams in group "%s"',
+  502
+)
+
+export const UpstreamConnectTimeoutError = createError<[string, number]>(
+  'WS_CLUSTER_UPSTREAM_CONNECT_TIMEOUT',
+  'Connecting to upstream %s timed out after %d ms',
+  504
+)
+
+export const UpstreamHandshakeTimeoutError = createError<[string, number]>(
+  'WS_CLUSTER_UPSTREAM_HANDSHAKE_TIMEOUT',
+  'Upstream %s did not answer the upgrade within %d ms',
+  504
+)
+
+export const UpstreamBadHandshakeError = createError<[string, string]>(
+  'WS_CLUSTER_UPSTREAM_BAD_HANDSHAKE',
+  'Upstream %s sent an invalid upgrade answer: %s',
+  502
+)
+
+export const UpstreamConnectError = createError<[string, string]>(
+  'WS_CLUSTER_UPSTREAM_CONNECT_FAILED',
+  'Could not connect to upstream %s: %s',
+  502
+)
+
+export const BadHandshakeError = createError<[string]>(
+  'WS_CLUSTER_BAD_HANDSHAKE',
+  'Invalid WebSocket handshake: %s',
+  400
+)
+
+export const ConnectionLimitError = createError<[string]>(
+  'WS_CLUSTER_CONNECTION_LIMIT',
+  'Connection limit reached: %s',
+  503
+)
