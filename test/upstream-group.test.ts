@@ -1,0 +1,393 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import type { BalanceMethod, ResolvedServer, ResolvedUpstream } from '../plugin/options-types.js'
+import { UpstreamGroup, type PickContext } from '../plugin/upstream-group.js'
+import type { UpstreamServer } from '../plugin/upstream-server.js'
+
+type ServerSpec = Partial<ResolvedServer> & { port: number }
+
+function server (spec: ServerSpec): ResolvedServer {
+  return {
+    url: `http://127.0.0.1:${spec.port}`,
+    protocol: 'http:',
+    host: '127.0.0.1',
+    weight: 1,
+    maxFails: 1,
+    failTimeout: 10_000,
+    maxConns: 0,
+    backup: false,
+    down: false,
+    ...spec
+  }
+}
+
+function group (balance: BalanceMethod, specs: ServerSpec[], random?: () => number): UpstreamGroup {
+  const config: ResolvedUpstream = {
+    name: 'test',
+    balance,
+    hashKey: { source: 'remote-addr' },
+    servers: specs.map(server),
+    keepalive: 0
+  }
+  return new UpstreamGroup(config, random === undefined ? {} : { random })
+}
+
+const ctx: PickContext = { clientAddress: '127.0.0.1', hashKey: '' }
+const none: ReadonlySet<UpstreamServer> = new Set()
+const T0 = 1_000_000
+
+/** Port of each server picked in `count` picks at time `now`, without acquiring. */
+function sequence (g: UpstreamGroup, count: number, now = T0, context = ctx): number[] {
+  const ports: number[] = []
+  for (let i = 0; i < count; i++) ports.push(g.pick(context, none, now)?.config.port ?? 0)
+  return ports
+}
+
+function byPort (g: UpstreamGroup, port: number): UpstreamServer {
+  const found = g.servers.find(s => s.config.port === port)
+  assert.ok(found !== undefined)
+  return found
+}
+
+test('R22 maxFails=1: a failure skips the server for failTimeout, then it is used again', () => {
+  const g = group('round-robin', [{ port: 1 }, { port: 2 }])
+  const a = byPort(g, 1)
+  g.recordFailure(a, T0)
+  assert.equal(a.state(T0), 'failed')
+  assert.equal(a.failedUntil(T0), T0 + 10_000)
+  assert.deepEqual(sequence(g, 4, T0 + 5_000), [2, 2, 2, 2])
+  assert.equal(a.state(T0 + 10_001), 'up')
+  // One pick probes it; until that attempt's outcome it stays skipped.
+  const probing = sequence(g, 4, T0 + 10_001)
+  assert.equal(probing.filter(port => port === 1).length, 1, `picks ${probing.join(',')}`)
+  assert.equal(a.state(T0 + 10_001), 'failed')
+  g.recordSuccess(a, T0 + 10_002)
+  assert.equal(a.state(T0 + 10_002), 'up')
+  assert.deepEqual(sequence(g, 4, T0 + 10_003).sort(), [1, 1, 2, 2])
+  assert.equal(a.failures, 1)
+})
+
+test('R22 a failed probe after failTimeout skips the server for another failTimeout', () => {
+  const g = group('round-robin', [{ port: 1 }, { port: 2 }])
+  const a = byPort(g, 1)
+  g.recordFailure(a, T0)
+  assert.ok(sequence(g, 2, T0 + 10_001).includes(1))
+  g.recordFailure(a, T0 + 10_005)
+  assert.equal(a.failedUntil(T0 + 10_005), T0 + 20_005)
+  assert.deepEqual(sequence(g, 3, T0 + 20_000), [2, 2, 2])
+})
+
+test('R22 maxFails=3 counts failures within the window; fewer keep the server in use', () => {
+  const g = group('round-robin', [{ port: 1, maxFails: 3 }, { port: 2 }])
+  const a = byPort(g, 1)
+  g.recordFailure(a, T0)
+  g.recordFailure(a, T0 + 1_000)
+  assert.equal(a.state(T0 + 1_000), 'up')
+  assert.ok(sequence(g, 6, T0 + 1_000).includes(1))
+  g.recordFailure(a, T0 + 2_000)
+  assert.equal(a.state(T0 + 2_000), 'failed')
+  assert.equal(a.failedUntil(T0 + 2_000), T0 + 12_000)
+  assert.deepEqual(sequence(g, 3, T0 + 3_000), [2, 2, 2])
+})
+
+test('R22 maxFails=0 never skips a server however often it fails', () => {
+  const g = group('round-robin', [{ port: 1, maxFails: 0 }, { port: 2 }])
+  const a = byPort(g, 1)
+  for (let i = 0; i < 10; i++) g.recordFailure(a, T0)
+  assert.equal(a.state(T0), 'up')
+  assert.equal(a.failures, 10)
+  assert.ok(sequence(g, 4, T0).includes(1))
+})
+
+test('R22 a group with one server keeps using it after failures', () => {
+  const g = group('round-robin', [{ port: 1 }])
+  const a = byPort(g, 1)
+  g.recordFailure(a, T0)
+  g.recordFailure(a, T0)
+  assert.equal(a.state(T0), 'failed')
+  assert.equal(g.pick(ctx, none, T0), a)
+  for (const method of ['least-conn', 'ip-hash', 'hash', 'random-two'] as const) {
+    const single = group(method, [{ port: 1 }])
+    single.recordFailure(single.servers[0], T0)
+    assert.equal(single.pick({ clientAddress: '127.0.0.1', hashKey: 'k' }, none, T0), single.servers[0], method)
+  }
+})
+
+test('R22 R23 a single primary with a backup is skipped when failed, so the backup takes over', () => {
+  const g = group('round-robin', [{ port: 1 }, { port: 2, backup: true }])
+  g.recordFailure(byPort(g, 1), T0)
+  assert.deepEqual(sequence(g, 2, T0 + 1), [2, 2])
+  // After failTimeout one pick probes the primary; the rest wait for its outcome (nginx semantics).
+  assert.deepEqual(sequence(g, 2, T0 + 10_001), [1, 2])
+  g.recordSuccess(byPort(g, 1), T0 + 10_002)
+  assert.deepEqual(sequence(g, 2, T0 + 10_003), [1, 1])
+})
+
+test('R22 a success clears the count only after a full failTimeout since the failure window opened', () => {
+  const g = group('round-robin', [{ port: 1, maxFails: 2 }, { port: 2 }])
+  const a = byPort(g, 1)
+  g.recordFailure(a, T0)
+  // A success inside the window does not forgive the failure (nginx semantics).
+  g.recordSuccess(a, T0 + 1_000)
+  g.recordFailure(a, T0 + 2_000)
+  assert.equal(a.state(T0 + 2_000), 'failed')
+
+  const h = group('round-robin', [{ port: 1, maxFails: 2 }, { port: 2 }])
+  const b = byPort(h, 1)
+  h.recordFailure(b, T0)
+  // A pick after the window opens a new one; the success there resets the count.
+  const later = T0 + 10_001
+  let picked: UpstreamServer | undefined
+  for (let i = 0; i < 2 && picked !== b; i++) picked = h.pick(ctx, none, later)
+  assert.equal(picked, b)
+  h.recordSuccess(b, later)
+  h.recordFailure(b, later + 1)
+  assert.equal(b.state(later + 1), 'up')
+  assert.equal(b.fails, 1)
+})
+
+test('R22 a failure lowers a server\'s round-robin share, which recovers with later picks', () => {
+  const g = group('round-robin', [{ port: 1, weight: 4, maxFails: 4 }, { port: 2, weight: 4 }])
+  const a = byPort(g, 1)
+  g.recordFailure(a, T0)
+  assert.equal(a.effectiveWeight, 3)
+  sequence(g, 4, T0)
+  assert.equal(a.effectiveWeight, 4)
+})
+
+test('R23 backups are used only when every primary is unavailable; down servers never', () => {
+  const g = group('round-robin', [{ port: 1 }, { port: 2, down: true }, { port: 3, backup: true }])
+  assert.deepEqual(sequence(g, 4), [1, 1, 1, 1])
+  assert.equal(byPort(g, 2).state(), 'down')
+  g.recordFailure(byPort(g, 1), T0)
+  assert.deepEqual(sequence(g, 3, T0 + 1), [3, 3, 3])
+  g.recordFailure(byPort(g, 3), T0)
+  assert.equal(g.pick(ctx, none, T0 + 1), undefined)
+  assert.equal(g.lastPickFailure, 'no-live-upstreams')
+  assert.deepEqual(sequence(g, 2, T0 + 10_001), [1, 3])
+  assert.equal(g.lastPickFailure, null)
+  g.recordSuccess(byPort(g, 1), T0 + 10_002)
+  assert.deepEqual(sequence(g, 2, T0 + 10_003), [1, 1])
+})
+
+test('R23 a down server is never picked even when it is the only one', () => {
+  const g = group('round-robin', [{ port: 1, down: true }])
+  assert.equal(g.pick(ctx, none, T0), undefined)
+  assert.equal(g.lastPickFailure, 'no-live-upstreams')
+})
+
+test('R23 every balancer falls back to backups, with the backups balanced by the same method', () => {
+  for (const method of ['round-robin', 'least-conn', 'ip-hash', 'hash', 'random-two'] as const) {
+    const g = group(method, [{ port: 1 }, { port: 2 }, { port: 3, backup: true }, { port: 4, backup: true }])
+    g.recordFailure(byPort(g, 1), T0)
+    g.recordFailure(byPort(g, 2), T0)
+    const seen = new Set(sequence(g, 20, T0 + 1, { clientAddress: '127.0.0.1', hashKey: 'key' }))
+    assert.ok([...seen].every(port => port === 3 || port === 4), `${method} picked ${[...seen].join(',')}`)
+  }
+})
+
+test('R24 least-conn picks the lowest active/weight, counting open tunnels until release', () => {
+  const g = group('least-conn', [{ port: 1, weight: 1 }, { port: 2, weight: 2 }])
+  const a = byPort(g, 1)
+  const b = byPort(g, 2)
+  for (let i = 0; i < 2; i++) g.acquire(a)
+  for (let i = 0; i < 3; i++) g.acquire(b)
+  // 3/2 < 2/1
+  assert.equal(g.pick(ctx, none, T0), b)
+  g.acquire(b)
+  // 4/2 == 2/1: the tie goes smooth weighted round-robin, B (weight 2) first
+  assert.deepEqual([g.pick(ctx, none, T0), g.pick(ctx, none, T0), g.pick(ctx, none, T0)], [b, a, b])
+  g.release(a)
+  // 1/1 < 4/2
+  assert.equal(g.pick(ctx, none, T0), a)
+  assert.equal(a.active, 1)
+  assert.equal(b.active, 4)
+  assert.equal(b.total, 4)
+})
+
+test('R24 least-conn ties share by smooth weighted round-robin', () => {
+  const equal = group('least-conn', [{ port: 1 }, { port: 2 }, { port: 3 }])
+  assert.deepEqual(sequence(equal, 6), [1, 2, 3, 1, 2, 3])
+
+  const weighted = group('least-conn', [{ port: 1, weight: 5 }, { port: 2 }, { port: 3 }])
+  const labels = sequence(weighted, 7).map(port => ' ABC'[port]).join('')
+  assert.equal(labels, 'AABACAA')
+})
+
+test('R24 least-conn spreads acquired tunnels evenly by weight', () => {
+  const g = group('least-conn', [{ port: 1, weight: 1 }, { port: 2, weight: 3 }])
+  for (let i = 0; i < 40; i++) {
+    const picked = g.pick(ctx, none, T0)
+    assert.ok(picked !== undefined)
+    g.acquire(picked)
+  }
+  assert.equal(byPort(g, 1).active, 10)
+  assert.equal(byPort(g, 2).active, 30)
+})
+
+test('R25 maxConns: a full server is skipped; all eligible full gives max-conns; release frees a slot', () => {
+  const g = group('round-robin', [{ port: 1, maxConns: 1 }, { port: 2, maxConns: 2 }, { port: 3, down: true }])
+  const held: UpstreamServer[] = []
+  for (let i = 0; i < 3; i++) {
+    const picked = g.pick(ctx, none, T0)
+    assert.ok(picked !== undefined)
+    g.acquire(picked)
+    held.push(picked)
+  }
+  assert.equal(byPort(g, 1).active, 1)
+  assert.equal(byPort(g, 2).active, 2)
+  assert.equal(g.pick(ctx, none, T0), undefined)
+  assert.equal(g.lastPickFailure, 'max-conns')
+  g.release(byPort(g, 1))
+  assert.equal(g.pick(ctx, none, T0), byPort(g, 1))
+})
+
+test('R25 a failed server and a full one: the reason is max-conns; all failed: no-live-upstreams', () => {
+  const g = group('least-conn', [{ port: 1, maxConns: 1 }, { port: 2 }])
+  g.acquire(byPort(g, 1))
+  g.recordFailure(byPort(g, 2), T0)
+  assert.equal(g.pick(ctx, none, T0), undefined)
+  assert.equal(g.lastPickFailure, 'max-conns')
+  g.recordFailure(byPort(g, 1), T0)
+  assert.equal(g.pick(ctx, none, T0), undefined)
+  assert.equal(g.lastPickFailure, 'no-live-upstreams')
+})
+
+test('R25 maxConns applies to every balancer, and 0 means unlimited', () => {
+  for (const method of ['round-robin', 'least-conn', 'ip-hash', 'hash', 'random-two'] as const) {
+    const g = group(method, [{ port: 1, maxConns: 2 }, { port: 2, maxConns: 0 }])
+    const context = { clientAddress: '127.0.0.1', hashKey: 'k' }
+    for (let i = 0; i < 50; i++) {
+      const picked = g.pick(context, none, T0)
+      assert.ok(picked !== undefined, method)
+      g.acquire(picked)
+    }
+    assert.ok(byPort(g, 1).active <= 2, method)
+    assert.equal(byPort(g, 1).active + byPort(g, 2).active, 50, method)
+  }
+})
+
+test('R28 servers already tried for a request are excluded (retry-next-server), for every balancer, until none is left', () => {
+  for (const method of ['round-robin', 'least-conn', 'ip-hash', 'hash', 'random-two'] as const) {
+    const g = group(method, [{ port: 1 }, { port: 2 }, { port: 3 }])
+    const tried = new Set<UpstreamServer>()
+    const context = { clientAddress: '127.0.0.9', hashKey: 'user:1' }
+    for (let i = 0; i < 3; i++) {
+      const picked = g.pick(context, tried, T0)
+      assert.ok(picked !== undefined, method)
+      assert.ok(!tried.has(picked), `${method} picked a tried server`)
+      tried.add(picked)
+    }
+    assert.equal(g.pick(context, tried, T0), undefined, method)
+    assert.equal(g.lastPickFailure, 'no-live-upstreams', method)
+  }
+})
+
+test('R26 ip-hash sends a failed server\'s clients elsewhere and keeps everyone else in place', () => {
+  const g = group('ip-hash', [{ port: 1 }, { port: 2 }, { port: 3 }])
+  const clients = Array.from({ length: 200 }, (_, i) => `127.${i % 256}.${(i * 7) % 256}.1`)
+  const before = clients.map(c => g.pick({ clientAddress: c, hashKey: '' }, none, T0)?.config.port)
+  g.recordFailure(byPort(g, 2), T0)
+  const after = clients.map(c => g.pick({ clientAddress: c, hashKey: '' }, none, T0 + 1)?.config.port)
+  for (let i = 0; i < clients.length; i++) {
+    if (before[i] === 2) assert.notEqual(after[i], 2)
+    else assert.equal(after[i], before[i], clients[i])
+  }
+  assert.ok(before.includes(2))
+})
+
+test('R26 ip-hash keeps a /24 together, hashes IPv6 and sends non-IP clients round-robin', () => {
+  const g = group('ip-hash', [{ port: 1 }, { port: 2 }, { port: 3 }])
+  const pickFor = (clientAddress: string): number | undefined => g.pick({ clientAddress, hashKey: '' }, none, T0)?.config.port
+  const first = pickFor('127.0.5.1')
+  for (let last = 2; last < 255; last += 17) assert.equal(pickFor(`127.0.5.${last}`), first)
+  assert.equal(pickFor('::1'), pickFor('0:0:0:0:0:0:0:1'))
+  const v6 = new Set(Array.from({ length: 30 }, (_, i) => pickFor(`fd00::${i.toString(16)}:1`)))
+  assert.ok(v6.size > 1)
+  assert.deepEqual(sequence(g, 6, T0, { clientAddress: '', hashKey: '' }).sort(), [1, 1, 2, 2, 3, 3])
+})
+
+test('R27 consistent hash: removing one server moves only that server\'s keys', () => {
+  const full = group('hash', [{ port: 1 }, { port: 2 }, { port: 3 }])
+  const reduced = group('hash', [{ port: 1 }, { port: 3 }])
+  const keys = Array.from({ length: 2000 }, (_, i) => `session-${i}`)
+  let moved = 0
+  for (const key of keys) {
+    const was = full.pick({ clientAddress: '', hashKey: key }, none, T0)?.config.port
+    const now = reduced.pick({ clientAddress: '', hashKey: key }, none, T0)?.config.port
+    if (was === 2) moved++
+    else assert.equal(now, was, key)
+  }
+  assert.ok(moved > 2000 / 6 && moved < 2000 / 2, `server 2 owned ${moved} of 2000 keys`)
+})
+
+test('R27 consistent hash: a failed server\'s keys go to the next point; others stay', () => {
+  const g = group('hash', [{ port: 1 }, { port: 2 }, { port: 3 }])
+  const reduced = group('hash', [{ port: 1 }, { port: 3 }])
+  const keys = Array.from({ length: 500 }, (_, i) => `k${i}`)
+  const before = keys.map(k => g.pick({ clientAddress: '', hashKey: k }, none, T0)?.config.port)
+  g.recordFailure(byPort(g, 2), T0)
+  keys.forEach((k, i) => {
+    const after = g.pick({ clientAddress: '', hashKey: k }, none, T0 + 1)?.config.port
+    if (before[i] === 2) {
+      assert.notEqual(after, 2)
+      // Walking on from B's point lands where the ring without B puts the key.
+      assert.equal(after, reduced.pick({ clientAddress: '', hashKey: k }, none, T0)?.config.port, k)
+    } else {
+      assert.equal(after, before[i], k)
+    }
+  })
+})
+
+test('R27 consistent hash with an empty key goes round-robin', () => {
+  const g = group('hash', [{ port: 1 }, { port: 2 }, { port: 3 }])
+  assert.deepEqual(sequence(g, 6, T0, { clientAddress: '127.0.0.1', hashKey: '' }), [1, 2, 3, 1, 2, 3])
+})
+
+test('random-two takes the less loaded of two different weighted draws (ties: the second)', () => {
+  const draws = [0.1, 0.1, 0.5, 0.9, 0.5]
+  let next = 0
+  const g = group('random-two', [{ port: 1 }, { port: 2 }, { port: 3 }], () => draws[next++ % draws.length])
+  g.acquire(byPort(g, 1))
+  // draws A, A again (skipped), B: B has fewer connections
+  assert.equal(g.pick(ctx, none, T0), byPort(g, 2))
+  // draws C then B, equal load: the second draw
+  assert.equal(g.pick(ctx, none, T0), byPort(g, 2))
+})
+
+test('random-two never picks the busier of two servers and stays within weights', () => {
+  const g = group('random-two', [{ port: 1 }, { port: 2 }])
+  for (let i = 0; i < 5; i++) g.acquire(byPort(g, 1))
+  for (let i = 0; i < 100; i++) assert.equal(g.pick(ctx, none, T0), byPort(g, 2))
+
+  const weighted = group('random-two', [{ port: 1, weight: 1 }, { port: 2, weight: 1 }, { port: 3, weight: 6 }])
+  for (let i = 0; i < 80; i++) {
+    const picked = weighted.pick(ctx, none, T0)
+    assert.ok(picked !== undefined)
+    weighted.acquire(picked)
+  }
+  const total = weighted.servers.reduce((sum, s) => sum + s.active, 0)
+  assert.equal(total, 80)
+  assert.ok(weighted.servers.every(s => s.active > 0))
+})
+
+test('stats report every server with state, counters, weight and backup flag', () => {
+  const g = group('least-conn', [{ port: 1, weight: 3 }, { port: 2, backup: true }, { port: 3, down: true }])
+  const a = byPort(g, 1)
+  g.acquire(a)
+  g.acquire(a)
+  g.release(a)
+  g.recordFailure(a, T0)
+  assert.deepEqual(g.stats(T0 + 1), {
+    name: 'test',
+    balance: 'least-conn',
+    servers: [
+      { url: 'http://127.0.0.1:1', state: 'failed', failedUntil: T0 + 10_000, active: 1, total: 2, failures: 1, weight: 3, backup: false },
+      { url: 'http://127.0.0.1:2', state: 'up', failedUntil: null, active: 0, total: 0, failures: 0, weight: 1, backup: true },
+      { url: 'http://127.0.0.1:3', state: 'down', failedUntil: null, active: 0, total: 0, failures: 0, weight: 1, backup: false }
+    ]
+  })
+  const viaJson = JSON.parse(JSON.stringify(a)) as { url: string, state: string }
+  assert.equal(viaJson.url, 'http://127.0.0.1:1')
+  assert.equal(a.id, 'http://127.0.0.1:1')
+})
