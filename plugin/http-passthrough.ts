@@ -1,0 +1,104 @@
+import { Agent as HttpAgent } from 'node:http'
+import { Agent as HttpsAgent } from 'node:https'
+import type { IncomingMessage } from 'node:http'
+import type { TLSSocket } from 'node:tls'
+import httpProxy from '@fastify/http-proxy'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { clientAddressOf } from './client-address.js'
+import { NoLiveUpstreamError, UpstreamConnectError, UpstreamHandshakeTimeoutError } from './errors.js'
+import { forwardedValues } from './forwarded-headers.js'
+import { hashKeyOf } from './hash-key.js'
+import type { RouteRuntime } from './proxy-runtime.js'
+import type { UpstreamGroup } from './upstream-group.js'
+import { upstreamHostHeader } from './upstream-request-headers.js'
+import type { UpstreamServer } from './upstream-server.js'
+
+const kTarget = Symbol('ws-cluster.http-target')
+
+type TargetedRequest = FastifyRequest & { [kTarget]?: { server: UpstreamServer, released: boolean } }
+
+/**
+ * One keep-alive pool per upstream group: Node's agent keeps at most
+ * `keepalive` idle sockets per server (nginx `keepalive N`) and never caps
+ * busy ones, so long-polling clients are not queued behind each other.
+ * Upgraded connections never come from or go back to it (R29).
+ */
+export function createGroupAgents (group: UpstreamGroup): { 'http:': HttpAgent, 'https:': HttpsAgent } {
+  const keepalive = group.config.keepalive
+  const options = { keepAlive: keepalive > 0, keepAliveMsecs: 60_000, maxFreeSockets: Math.max(keepalive, 1), maxSockets: Infinity }
+  return { 'http:': new HttpAgent(options), 'https:': new HttpsAgent({ ...options, rejectUnauthorized: false }) }
+}
+
+function release (request: TargetedRequest, group: UpstreamGroup): void {
+  const target = request[kTarget]
+  if (target === undefined || target.released) return
+  target.released = true
+  group.release(target.server)
+}
+
+/**
+ * Plain HTTP on a proxied route (`http: true`): non-upgrade requests go
+ * through @fastify/http-proxy to the server the route's balancer picks, so
+ * ip-hash and hash keep a client's polling requests and its WebSocket on the
+ * same backend (Socket.IO's "Session ID unknown" otherwise). Runs in its own
+ * encapsulated scope so its hooks and reply decorators stay there.
+ */
+export async function registerHttpPassthrough (
+  fastify: FastifyInstance, route: RouteRuntime, agents: ReturnType<typeof createGroupAgents>
+): Promise<void> {
+  const { config, group } = route
+  const prefix = config.prefix === null ? config.path : config.prefix.slice(0, -1)
+  await fastify.register(async (scope) => {
+    scope.addHook('preHandler', async (request: TargetedRequest, reply: FastifyReply) => {
+      const clientAddress = clientAddressOf(request.raw.socket)
+      const server = group.pick({ clientAddress, hashKey: hashKeyOf(group.config.hashKey, request.raw, clientAddress) }, new Set())
+      if (server === undefined) {
+        request.log.error({ upstream: group.name }, 'http passthrough: no live upstream')
+        return reply.code(502).send(new NoLiveUpstreamError(group.name))
+      }
+      group.acquire(server)
+      request[kTarget] = { server, released: false }
+    })
+    scope.addHook('onResponse', async (request: TargetedRequest) => release(request, group))
+    scope.addHook('onRequestAbort', async (request: TargetedRequest) => release(request, group))
+
+    await scope.register(httpProxy, {
+      prefix,
+      rewritePrefix: prefix,
+      upstream: '',
+      routes: config.prefix === null ? ['/'] : ['/*'],
+      websocket: false,
+      http: { agents, requestOptions: { timeout: config.idleTimeout } },
+      replyOptions: {
+        getUpstream: (request) => ((request as TargetedRequest)[kTarget] as { server: UpstreamServer }).server.id,
+        rewriteRequestHeaders: (request, headers) => {
+          const target = (request as TargetedRequest)[kTarget] as { server: UpstreamServer }
+          const out: Record<string, string | string[] | undefined> = { ...headers }
+          if (!config.preserveHost) out.host = upstreamHostHeader(target.server.config)
+          if (config.forwardedHeaders) {
+            const encrypted = (request.raw.socket as TLSSocket).encrypted === true
+            const raw = request.raw as IncomingMessage
+            Object.assign(out, forwardedValues(raw, clientAddressOf(raw.socket), encrypted))
+          }
+          return out
+        },
+        onError: (reply, { error: failure }) => {
+          const error = failure as Error & { statusCode?: number, cause?: unknown }
+          const request = reply.request as TargetedRequest
+          const target = request[kTarget]
+          const url = target?.server.id ?? group.name
+          const cause = error.cause as NodeJS.ErrnoException | undefined
+          const timedOut = error.statusCode === 504
+          if (target !== undefined && (cause?.code === 'ECONNREFUSED' || timedOut || cause?.code === 'EHOSTUNREACH')) {
+            group.recordFailure(target.server)
+          }
+          const err = timedOut
+            ? new UpstreamHandshakeTimeoutError(url, config.idleTimeout)
+            : new UpstreamConnectError(url, cause?.code ?? cause?.message ?? error.message)
+          request.log.warn({ upstream: url, err: error }, 'http passthrough failed')
+          reply.code(timedOut ? 504 : 502).send(err)
+        }
+      }
+    })
+  })
+}

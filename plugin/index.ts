@@ -1,0 +1,154 @@
+import type { Socket } from 'node:net'
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { createGroupAgents, registerHttpPassthrough } from './http-passthrough.js'
+import type { WsProxyOptions } from './options-types.js'
+import { resolveOptions } from './options-validate.js'
+import { kUpgradeClaim, ProxyRuntime, type UpgradeClaim } from './proxy-runtime.js'
+import type { WsProxyStats } from './proxy-stats.js'
+import { refuseBadRequestShape } from './request-shape.js'
+import { installUpgradeDispatcher } from './upgrade-dispatch.js'
+import { proxyUpgrade } from './upgrade-proxy.js'
+
+export type { WsProxyOptions, RouteOptions, UpstreamOptions, UpstreamServerOptions, LimitsOptions, BalanceMethod } from './options-types.js'
+export type { WsProxyStats, RouteStats } from './proxy-stats.js'
+export type { Duration } from './duration.js'
+export { parseDuration } from './duration.js'
+export { resolveOptions } from './options-validate.js'
+export { setClientAddress, clientAddressOf, normalizeAddress } from './client-address.js'
+export { wsProxyClientErrorHandler } from './client-error-handler.js'
+export * as errors from './errors.js'
+
+/** What `fastify.wsProxy` offers at run time. */
+export interface WsProxyDecorator {
+  /** Live figures per route and upstream server, as a plain object (see {@link WsProxyStats}). */
+  stats: () => WsProxyStats
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    wsProxy: WsProxyDecorator
+  }
+}
+
+const CONSTRAINT = 'wsClusterUpgrade'
+
+type ClaimedRequest = FastifyRequest['raw'] & { [kUpgradeClaim]?: UpgradeClaim }
+
+function addUpgradeConstraint (fastify: FastifyInstance): void {
+  if (fastify.hasConstraintStrategy(CONSTRAINT)) return
+  // Lets the upgrade route and a plain-HTTP route share a path: the router
+  // picks ours only for upgrades the dispatcher claimed.
+  fastify.addConstraintStrategy({
+    name: CONSTRAINT,
+    storage () {
+      const handlers = new Map<string, unknown>()
+      return {
+        get: (value: string) => handlers.get(value) ?? null,
+        set: (value: string, handler: unknown) => { handlers.set(value, handler) }
+      }
+    },
+    deriveConstraint: (req: ClaimedRequest) => (req[kUpgradeClaim] === undefined ? undefined : 'claimed') as string,
+    mustMatchWhenDerived: false
+  } as unknown as Parameters<FastifyInstance['addConstraintStrategy']>[0])
+}
+
+const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOptions) => {
+  const options = resolveOptions(rawOptions)
+  const runtime = new ProxyRuntime(options, fastify.log)
+  const agents = new Map([...runtime.groups].map(([name, group]) => [name, createGroupAgents(group)]))
+  addUpgradeConstraint(fastify)
+
+  const countClosed = (): void => { runtime.counters.active-- }
+  const onConnection = (socket: Socket): void => {
+    runtime.counters.accepted++
+    runtime.counters.active++
+    socket.once('close', countClosed)
+  }
+  fastify.server.on('connection', onConnection)
+  fastify.server.on('secureConnection', onConnection)
+  fastify.addHook('onRequest', async () => { runtime.counters.requests++ })
+
+  for (const route of runtime.routes) {
+    const { config } = route
+    const maxUrlLength = options.limits.maxUrlLength
+    fastify.route({
+      method: 'GET',
+      url: config.path,
+      constraints: { [CONSTRAINT]: 'claimed' },
+      onRequest: async (request: FastifyRequest, reply: FastifyReply) => {
+        refuseBadRequestShape(request, reply, maxUrlLength)
+      },
+      handler: async (request: FastifyRequest, reply: FastifyReply) => {
+        const claim = (request.raw as ClaimedRequest)[kUpgradeClaim] as UpgradeClaim
+        await proxyUpgrade(runtime, claim, request, reply)
+      }
+    })
+    if (config.http) {
+      await registerHttpPassthrough(fastify, route, agents.get(config.upstream) as ReturnType<typeof createGroupAgents>)
+    } else {
+      fastify.get(config.path, async (_request, reply) => {
+        // nginx would pass a plain request on; a WebSocket-only route says what it expects instead.
+        return reply.code(426).header('Upgrade', 'websocket').header('Connection', 'Upgrade')
+          .send({ statusCode: 426, error: 'Upgrade Required', message: `${config.path} only accepts WebSocket upgrades` })
+      })
+    }
+  }
+
+  fastify.decorate('wsProxy', {
+    stats: () => runtime.counters.snapshot(runtime.groups)
+  })
+
+  let uninstall: (() => void) | null = null
+  fastify.addHook('onReady', async () => {
+    uninstall = installUpgradeDispatcher(fastify, runtime)
+  })
+
+  fastify.addHook('preClose', async () => {
+    runtime.closing = true
+    uninstall?.()
+    await drainTunnels(runtime, options.shutdownTimeout)
+  })
+
+  fastify.addHook('onClose', async () => {
+    fastify.server.removeListener('connection', onConnection)
+    fastify.server.removeListener('secureConnection', onConnection)
+    for (const tunnel of runtime.tunnels) tunnel.destroy('shutdown')
+    for (const pair of agents.values()) {
+      pair['http:'].destroy()
+      pair['https:'].destroy()
+    }
+  })
+}
+
+/** R39: open tunnels get until the shutdown timeout to finish on their own, then are cut. */
+async function drainTunnels (runtime: ProxyRuntime, timeoutMs: number): Promise<void> {
+  if (runtime.tunnels.size === 0) return
+  runtime.log.info({ tunnels: runtime.tunnels.size, timeoutMs }, 'waiting for open tunnels to close')
+  const deadline = Date.now() + timeoutMs
+  while (runtime.tunnels.size > 0 && Date.now() < deadline) {
+    await new Promise(resolve => setTimeout(resolve, Math.min(50, Math.max(1, deadline - Date.now()))))
+  }
+  if (runtime.tunnels.size > 0) {
+    runtime.log.warn({ tunnels: runtime.tunnels.size }, 'shutdown timeout reached: closing open tunnels')
+    for (const tunnel of runtime.tunnels) tunnel.destroy('shutdown')
+  }
+}
+
+/**
+ * The ws-cluster Fastify plugin: turns routes into WebSocket proxy locations
+ * in front of upstream groups (nginx `location` + `proxy_pass` + `upstream`).
+ *
+ * @example
+ * import Fastify from 'fastify'
+ * import wsProxy from 'ws-cluster'
+ *
+ * const app = Fastify({ logger: true })
+ * await app.register(wsProxy, {
+ *   upstreams: { chat: { balance: 'ip-hash', servers: ['http://127.0.0.1:9001', 'http://127.0.0.1:9002'] } },
+ *   routes: [{ path: '/ws', upstream: 'chat', idleTimeout: '1h' }]
+ * })
+ * await app.listen({ port: 8080 })
+ */
+export const wsProxy = fp(wsProxyPlugin, { fastify: '5.x', name: 'ws-cluster' })
+export default wsProxy

@@ -1,0 +1,84 @@
+import type { UpstreamGroup } from './upstream-group.js'
+import type { UpstreamServerStats } from './upstream-server.js'
+import type { BalanceMethod } from './options-types.js'
+
+/** Per-route counters. */
+export interface RouteStats {
+  /** Tunnels open now. */
+  open: number
+  /** Upgrades that became tunnels. */
+  total: number
+  /** Upgrades that did not: refused, relayed non-101 answers, upstream failures. */
+  failed: number
+  /** Bytes read from clients / written to clients by closed tunnels. */
+  bytesFromClients: number
+  bytesToClients: number
+}
+
+/**
+ * The live figures behind `fastify.wsProxy.stats()`: a plain object, so the
+ * cluster runtime can send it over IPC and add several workers together.
+ * Connection counters follow nginx stub_status.
+ */
+export interface WsProxyStats {
+  connections: {
+    /** Client connections open now (HTTP and tunnels). */
+    active: number
+    /** Client connections accepted. */
+    accepted: number
+    /** Accepted connections served; the plugin never drops one at accept, so equal to accepted. */
+    handled: number
+    /** HTTP requests, upgrades included. */
+    requests: number
+    /** Upgrades refused with 503 by maxConnections / maxConnectionsPerIp or shutdown. */
+    refused: number
+    /** Tunnels open now. */
+    tunnelsOpen: number
+    /** Upgrades waiting for an upstream answer now. */
+    handshaking: number
+  }
+  routes: Record<string, RouteStats>
+  upstreams: Record<string, { name: string, balance: BalanceMethod, servers: UpstreamServerStats[] }>
+}
+
+/** Mutable counters owned by one plugin instance; `snapshot()` copies them out. */
+export class ProxyCounters {
+  active = 0
+  accepted = 0
+  requests = 0
+  refused = 0
+  tunnelsOpen = 0
+  handshaking = 0
+  readonly routes = new Map<string, RouteStats>()
+
+  constructor (routePaths: readonly string[]) {
+    for (const path of routePaths) {
+      this.routes.set(path, { open: 0, total: 0, failed: 0, bytesFromClients: 0, bytesToClients: 0 })
+    }
+  }
+
+  route (path: string): RouteStats {
+    return this.routes.get(path) as RouteStats
+  }
+
+  snapshot (groups: ReadonlyMap<string, UpstreamGroup>): WsProxyStats {
+    const routes: Record<string, RouteStats> = {}
+    for (const [path, stats] of this.routes) routes[path] = { ...stats }
+    const upstreams: WsProxyStats['upstreams'] = {}
+    const now = Date.now()
+    for (const [name, group] of groups) upstreams[name] = group.stats(now)
+    return {
+      connections: {
+        active: this.active,
+        accepted: this.accepted,
+        handled: this.accepted,
+        requests: this.requests,
+        refused: this.refused,
+        tunnelsOpen: this.tunnelsOpen,
+        handshaking: this.handshaking
+      },
+      routes,
+      upstreams
+    }
+  }
+}

@@ -1,0 +1,60 @@
+import { ServerResponse, type IncomingMessage, type Server } from 'node:http'
+import type { Socket } from 'node:net'
+import type { FastifyInstance } from 'fastify'
+import { kUpgradeClaim, type ProxyRuntime, type UpgradeClaim } from './proxy-runtime.js'
+
+type UpgradeListener = (req: IncomingMessage, socket: Socket, head: Buffer) => void
+
+// Node drops its own socket error handler before emitting 'upgrade'; an
+// unhandled reset there would crash the process.
+function destroyOnError (this: Socket): void {
+  this.destroy()
+}
+
+// A claimed or routed upgrade that got an ordinary HTTP answer must not go on
+// as HTTP: the client may already have sent frames after its request.
+function endSocketAfterResponse (this: ServerResponse): void {
+  const socket = this.socket
+  if (socket !== null) socket.end()
+}
+
+/**
+ * Makes the plugin the one 'upgrade' listener of the server, once every
+ * plugin has registered (onReady). Upgrades to our routes are dispatched
+ * through Fastify's router with a claim, so onRequest/preHandler hooks run
+ * first; others go to whatever listened before (@fastify/websocket, say); with
+ * no one else, they are routed as plain requests, which is what Node does
+ * when nobody listens for 'upgrade'.
+ */
+export function installUpgradeDispatcher (fastify: FastifyInstance, runtime: ProxyRuntime): () => void {
+  const server = fastify.server as Server
+  const others = server.listeners('upgrade') as UpgradeListener[]
+  server.removeAllListeners('upgrade')
+
+  const dispatch = (req: IncomingMessage, socket: Socket, head: Buffer): void => {
+    socket.on('error', destroyOnError)
+    const route = runtime.match(req.url ?? '/')
+    if (route === undefined && others.length > 0) {
+      for (const listener of others) listener.call(server, req, socket, head)
+      return
+    }
+    const res = new ServerResponse(req)
+    res.shouldKeepAlive = false
+    res.assignSocket(socket)
+    res.on('finish', endSocketAfterResponse)
+    if (route !== undefined) {
+      const claim: UpgradeClaim = { socket, head, route, res };
+      (req as IncomingMessage & { [kUpgradeClaim]?: UpgradeClaim })[kUpgradeClaim] = claim
+    }
+    try {
+      fastify.routing(req, res)
+    } catch (err) {
+      fastify.log.error({ err }, 'routing an upgrade request failed')
+      socket.destroy()
+    }
+  }
+  server.on('upgrade', dispatch)
+  return () => {
+    server.removeListener('upgrade', dispatch)
+  }
+}

@@ -1,0 +1,147 @@
+import type { TLSSocket } from 'node:tls'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { relayAnswer } from './answer-relay.js'
+import { clientAddressOf } from './client-address.js'
+import {
+  BadHandshakeError, ConnectionLimitError, NoLiveUpstreamError, UpstreamBadHandshakeError
+} from './errors.js'
+import { isWebSocketUpgrade, validateUpgradeRequest } from './handshake-validate.js'
+import { hashKeyOf } from './hash-key.js'
+import type { ProxyRuntime, UpgradeClaim } from './proxy-runtime.js'
+import { UpstreamAttempt } from './upstream-attempt.js'
+import { buildUpgradeRequestHeaders } from './upstream-request-headers.js'
+import { checkUpgradeAnswer, clientSwitchHead } from './upgrade-answer.js'
+import type { UpstreamServer } from './upstream-server.js'
+
+type HttpError = Error & { statusCode?: number, code?: string }
+
+/**
+ * Serves one claimed upgrade from inside its Fastify route handler, so the
+ * route's onRequest/preHandler hooks have already run and could have refused
+ * it with a real status. Refusals before the 101 go through `reply` (Fastify's
+ * error handling and hooks apply); once an upstream answered, the reply is
+ * hijacked and the answer or the tunnel owns the raw socket.
+ */
+export async function proxyUpgrade (
+  runtime: ProxyRuntime, claim: UpgradeClaim, request: FastifyRequest, reply: FastifyReply
+): Promise<void> {
+  const req = request.raw
+  const { socket, route } = claim
+  const routeStats = runtime.counters.route(route.config.path)
+  const rejection = validateUpgradeRequest(req)
+  if (rejection !== null) {
+    routeStats.failed++
+    const err: HttpError = new BadHandshakeError(rejection.reason)
+    err.statusCode = rejection.statusCode
+    request.log.info({ reason: rejection.reason, statusCode: rejection.statusCode }, 'upgrade refused: invalid handshake')
+    if (rejection.headers !== undefined) reply.headers(rejection.headers)
+    return reply.code(rejection.statusCode).send(err)
+  }
+
+  const clientAddress = clientAddressOf(req.socket)
+  const refusal = runtime.closing ? 'shutting down' : runtime.limits.tryAcquire(clientAddress)
+  if (refusal !== null) {
+    runtime.counters.refused++
+    routeStats.failed++
+    request.log.warn({ client: clientAddress, reason: refusal }, 'upgrade refused: connection limit')
+    return reply.code(503).send(new ConnectionLimitError(refusal))
+  }
+
+  const group = route.group
+  const webSocket = isWebSocketUpgrade(req)
+  const ctx = { clientAddress, hashKey: hashKeyOf(group.config.hashKey, req, clientAddress) }
+  const encrypted = (req.socket as TLSSocket).encrypted === true
+  const tried = new Set<UpstreamServer>()
+  let lastError: HttpError | null = null
+  let limitHeld = true
+  const releaseLimit = (): void => {
+    if (limitHeld) runtime.limits.release(clientAddress)
+    limitHeld = false
+  }
+  runtime.counters.handshaking++
+  try {
+    for (;;) {
+      const server = group.pick(ctx, tried)
+      if (server === undefined) {
+        const err: HttpError = lastError ?? new NoLiveUpstreamError(group.name)
+        routeStats.failed++
+        releaseLimit()
+        request.log.error({ upstream: group.name, err }, 'upgrade failed: no upstream answered')
+        return reply.code(err.statusCode ?? 502).send(err)
+      }
+      tried.add(server)
+      group.acquire(server)
+      const attempt = new UpstreamAttempt({
+        server: server.config,
+        method: req.method ?? 'GET',
+        path: req.url ?? '/',
+        headers: buildUpgradeRequestHeaders(req, { route: route.config, server: server.config, clientAddress, encrypted }),
+        connectTimeout: route.config.connectTimeout,
+        handshakeTimeout: route.config.handshakeTimeout
+      })
+      const onClientGone = (): void => attempt.abort()
+      socket.once('close', onClientGone)
+      const result = await attempt.result
+      socket.removeListener('close', onClientGone)
+
+      if (socket.destroyed) {
+        // The client left while the upstream was being asked: nothing to answer.
+        if (result.kind !== 'failed') result.socket.destroy()
+        group.release(server)
+        routeStats.failed++
+        releaseLimit()
+        return reply.hijack()
+      }
+      if (result.kind === 'failed') {
+        group.recordFailure(server)
+        group.release(server)
+        lastError = result.error
+        request.log.warn({ upstream: server.id, err: result.error }, 'upstream attempt failed')
+        continue
+      }
+      if (result.kind === 'answered') {
+        group.recordSuccess(server)
+        routeStats.failed++
+        reply.hijack()
+        claim.res.detachSocket(socket)
+        const statusCode = result.res.statusCode
+        const startedAt = Date.now()
+        relayAnswer(result.res, socket, route.config.handshakeTimeout, (bytes) => {
+          group.release(server)
+          releaseLimit()
+          if (runtime.options.accessLog) {
+            runtime.log.info({
+              reqId: request.id,
+              route: route.config.path,
+              upstream: server.id,
+              client: clientAddress,
+              status: statusCode,
+              durationMs: Date.now() - startedAt,
+              bytesToClient: bytes
+            }, 'upgrade answered without switching')
+          }
+        })
+        return
+      }
+      const problem = checkUpgradeAnswer(req, result.res, webSocket)
+      if (problem !== null) {
+        result.socket.destroy()
+        group.recordFailure(server)
+        group.release(server)
+        lastError = new UpstreamBadHandshakeError(server.id, problem)
+        request.log.warn({ upstream: server.id, reason: problem }, 'upstream sent an invalid 101')
+        continue
+      }
+      group.recordSuccess(server)
+      reply.hijack()
+      claim.res.detachSocket(socket)
+      // The tunnel now owns the limit slot and the server's connection count.
+      limitHeld = false
+      const switchBytes = Buffer.concat([Buffer.from(clientSwitchHead(result.res), 'latin1'), result.head])
+      runtime.openTunnel(socket, result.socket, switchBytes, claim.head, { route, server, clientAddress, reqId: String(request.id) })
+      return
+    }
+  } finally {
+    runtime.counters.handshaking--
+  }
+}
