@@ -73,6 +73,13 @@ test('crc32: the native and the table fallback agree, and chaining equals hashin
   assert.equal(crc32(data.subarray(12), crc32(data.subarray(0, 12))), crc32(data))
   assert.equal(crc32OfText('caf\u00e9'), crc32(Buffer.from([0x63, 0x61, 0x66, 0xE9])))
   assert.equal(crc32OfText('user:42'), crc32(Buffer.from('user:42')))
+  // Varied lengths and split points: the fallback used on Node < 20.15 gives the same ketama ring.
+  for (let length = 0; length < 300; length += 7) {
+    const bytes = Buffer.from(Array.from({ length }, (_, i) => (i * 131 + length) & 0xFF))
+    const split = length >> 1
+    assert.equal(crc32Portable(bytes), crc32(bytes), `length ${length}`)
+    assert.equal(crc32Portable(bytes.subarray(split), crc32Portable(bytes.subarray(0, split))), crc32(bytes))
+  }
 })
 
 test('R27 ketama splits host and port as nginx splits the server text', () => {
