@@ -1,0 +1,79 @@
+/**
+ * Config files for the external peers, in the "classic" shape their docs and
+ * most deployments use for WebSockets, so that the comparison is against what
+ * people actually run and not a tuned special case.
+ */
+
+/** nginx: one worker, no access log, every path it writes to inside `dir`. */
+export function nginxConfig (dir: string, listenPort: number, backendPort: number, maxConnections: number): string {
+  return `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+worker_rlimit_nofile ${maxConnections * 2 + 1024};
+events {
+  worker_connections ${maxConnections * 2 + 512};
+}
+http {
+  access_log off;
+  client_body_temp_path ${dir}/client_body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  map $http_upgrade $connection_upgrade {
+    default upgrade;
+    '' close;
+  }
+  upstream echo {
+    server 127.0.0.1:${backendPort};
+  }
+  server {
+    listen 127.0.0.1:${listenPort} backlog=4096;
+    location / {
+      proxy_pass http://echo;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
+      proxy_set_header Host $host;
+      proxy_read_timeout 3600s;
+      proxy_send_timeout 3600s;
+    }
+  }
+}
+`
+}
+
+/** HAProxy: `mode http` (so it validates the upgrade), one thread, `timeout tunnel` for the WebSocket phase. */
+export function haproxyConfig (listenPort: number, backendPort: number, maxConnections: number): string {
+  return `global
+  nbthread 1
+  maxconn ${maxConnections + 512}
+
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  timeout tunnel 1h
+
+frontend ws_in
+  bind 127.0.0.1:${listenPort}
+  default_backend echo
+
+backend echo
+  server echo1 127.0.0.1:${backendPort} maxconn ${maxConnections + 512}
+`
+}
+
+/** The ws-cluster CLI's config file: one upstream, one route, no admin listener. */
+export function clusterConfig (listenPort: number, backendPort: number, workers: number | 'auto'): string {
+  return JSON.stringify({
+    upstreams: { echo: { servers: [`http://127.0.0.1:${backendPort}`] } },
+    routes: [{ path: '/', upstream: 'echo' }],
+    listen: { port: listenPort, host: '127.0.0.1' },
+    admin: false,
+    workers,
+    log: { level: 'warn' }
+  }, null, 2)
+}

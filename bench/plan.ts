@@ -1,0 +1,71 @@
+import type { WorkloadSpec } from './workload-runner.js'
+import { OPEN_BATCH } from './workload-runner.js'
+
+/**
+ * What a run measures: the workloads of PROTOCOL.md in the order each fresh
+ * proxy process sees them, for a full run and for the one-minute `--quick` run.
+ */
+
+export type Mode = 'full' | 'quick'
+
+/** Workload groups selectable with `--workloads`. */
+export const GROUPS = ['w1', 'w2', 'w3'] as const
+export type Group = typeof GROUPS[number]
+
+export interface Plan {
+  mode: Mode
+  reps: number
+  idleConnections: number
+  specs: Array<WorkloadSpec & { group: Group }>
+  /** The load-client comparison (raw sockets against `ws`), run once through `direct`. */
+  clientComparison: WorkloadSpec[]
+}
+
+/** W3 wants 10,000 idle connections where the file limit lets the proxy hold both sides of each. */
+export function idleConnectionCount (fileLimit: number, mode: Mode): number {
+  if (mode === 'quick') return 1000
+  return fileLimit >= 2 * 10_000 + 1024 ? 10_000 : 5000
+}
+
+const KIB = 1024
+
+export function buildPlan (mode: Mode, reps: number | null, fileLimit: number, groups: readonly Group[]): Plan {
+  const quick = mode === 'quick'
+  const idle = idleConnectionCount(fileLimit, mode)
+  const loop = (group: Group, connections: number, size: number, warmupMs: number, durationMs: number): WorkloadSpec & { group: Group } => ({
+    group,
+    kind: 'closed-loop',
+    id: connections === 1 ? `w1-c1-${size}b` : `w2-c${connections}-${size >= KIB ? `${size / KIB}k` : `${size}b`}`,
+    connections,
+    size,
+    warmupMs,
+    durationMs
+  })
+  const all: Array<WorkloadSpec & { group: Group }> = quick
+    ? [
+        loop('w1', 1, 64, 300, 2000),
+        loop('w2', 50, 64, 300, 1500),
+        { group: 'w3', kind: 'connections', id: `w34-${idle}`, count: idle, batch: OPEN_BATCH, settleMs: 1000 }
+      ]
+    : [
+        loop('w1', 1, 64, 2000, 10_000),
+        loop('w2', 50, 64, 1000, 5000),
+        loop('w2', 256, 64, 1000, 3000),
+        loop('w2', 50, 4 * KIB, 500, 2500),
+        loop('w2', 256, 4 * KIB, 500, 2500),
+        loop('w2', 50, 64 * KIB, 500, 2500),
+        loop('w2', 256, 64 * KIB, 500, 2500),
+        { group: 'w3', kind: 'connections', id: `w34-${idle}`, count: idle, batch: OPEN_BATCH, settleMs: 3000 }
+      ]
+  const compare = quick ? { warmupMs: 300, durationMs: 1500 } : { warmupMs: 1000, durationMs: 4000 }
+  return {
+    mode,
+    reps: reps ?? (quick ? 1 : 3),
+    idleConnections: idle,
+    specs: all.filter((s) => groups.includes(s.group)),
+    clientComparison: [
+      { kind: 'closed-loop', id: 'client-raw-c50-64b', connections: 50, size: 64, ...compare },
+      { kind: 'ws-client', id: 'client-ws-c50-64b', connections: 50, size: 64, ...compare }
+    ]
+  }
+}

@@ -1,0 +1,156 @@
+import type { MachineInfo } from './machine-info.js'
+import { ratio, type Stat, type Summary } from './summary.js'
+import { targetChecks } from './targets.js'
+
+/**
+ * The Markdown result file: the headline table first (what the issues quote),
+ * then every workload with medians and min–max, then the run's circumstances.
+ */
+
+export interface RunReport {
+  mode: string
+  reps: number
+  machine: MachineInfo
+  paths: Array<{ id: string, describe: string }>
+  skipped: Record<string, string>
+  failures: Array<{ path: string, rep: number, spec: string, error: string }>
+  summary: Summary
+  clientComparison: { rawClientCpuUs: number | null, wsClientCpuUs: number | null, cheaper: string } | null
+  headlineSpecs: { c1: string, c50: string, c256: string, idle: string }
+  durationSeconds: number
+}
+
+const num = (v: number | null | undefined, digits = 1): string =>
+  v == null || !Number.isFinite(v) ? '–' : v.toFixed(digits)
+
+/** "median (min–max)", or just the median with one repetition. */
+export function fmt (s: Stat | null | undefined, digits = 1): string {
+  if (s == null) return '–'
+  if (s.n === 1) return num(s.median, digits)
+  return `${num(s.median, digits)} (${num(s.min, digits)}–${num(s.max, digits)})`
+}
+
+const signed = (s: Stat | null | undefined): string =>
+  s == null ? '–' : `${s.median >= 0 ? '+' : ''}${fmt(s)}`
+
+function table (head: string[], rows: string[][]): string {
+  return [
+    `| ${head.join(' | ')} |`,
+    `|${head.map(() => '---').join('|')}|`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`)
+  ].join('\n')
+}
+
+export function renderMarkdown (report: RunReport): string {
+  const { summary, headlineSpecs: h } = report
+  const ids = report.paths.map((p) => p.id)
+  const loop = (spec: string, path: string) => summary.loops[spec]?.[path]
+  const conn = (path: string) => summary.connections[h.idle]?.[path]
+  const out: string[] = []
+
+  out.push(`# ws-cluster benchmark — ${report.mode} run, ${report.machine.date}`)
+  out.push('')
+  out.push(`${report.machine.cores} cores (${report.machine.cpuModel}), Node ${report.machine.node}, ` +
+    `${report.reps} repetition(s) per path, interleaved across paths; every figure is the median with min–max. ` +
+    `Run took ${num(report.durationSeconds / 60, 1)} min. Proxy CPU is utime+stime of the proxy's whole process tree ` +
+    'from /proc; added latency is paired with the `direct` run of the same repetition.')
+  out.push('')
+  out.push('## Headline')
+  out.push('')
+  out.push(table(
+    ['path', 'proxy CPU µs/round trip C=1', 'C=50', 'C=256', '× netpipe (C=50)', '× nginx (C=50)', 'added p50 µs (C=1)', 'added p99 µs (C=1)', 'KiB per idle conn', 'upgrades/s', 'errors'],
+    ids.map((id) => {
+      const c50 = loop(h.c50, id)
+      const errors = Object.values(summary.loops).reduce((s, bySpec) => s + (bySpec[id]?.errors ?? 0), 0) + (conn(id)?.errors ?? 0)
+      return [
+        id,
+        fmt(loop(h.c1, id)?.proxyCpuUs),
+        fmt(c50?.proxyCpuUs),
+        fmt(loop(h.c256, id)?.proxyCpuUs),
+        num(ratio(c50?.proxyCpuUs, loop(h.c50, 'netpipe')?.proxyCpuUs), 2),
+        num(ratio(c50?.proxyCpuUs, loop(h.c50, 'nginx')?.proxyCpuUs), 2),
+        id === 'direct' ? '0' : signed(loop(h.c1, id)?.addedP50Us),
+        id === 'direct' ? '0' : signed(loop(h.c1, id)?.addedP99Us),
+        fmt(conn(id)?.rssKiBPerConnection),
+        fmt(conn(id)?.upgradesPerSecond, 0),
+        String(errors)
+      ]
+    })
+  ))
+  out.push('')
+  const checks = targetChecks(summary, h)
+  if (checks.length > 0) {
+    out.push('## Targets (PROTOCOL.md, ws-cluster tunnel mode)')
+    out.push('')
+    out.push(table(['path', 'target', 'measured', 'met'], checks.map((c) => [c.path, c.target, c.measured, c.met ? 'yes' : '**no**'])))
+    out.push('')
+  }
+
+  out.push('## W1 latency (1 connection, 64 B ping-pong)')
+  out.push('')
+  out.push(table(['path', 'p50 µs', 'p99 µs', 'p99.9 µs', 'added p50', 'added p99', 'round trips/s'],
+    ids.filter((id) => loop(h.c1, id) !== undefined).map((id) => {
+      const s = loop(h.c1, id)
+      return [id, fmt(s?.p50Us), fmt(s?.p99Us), fmt(s?.p999Us), signed(s?.addedP50Us), signed(s?.addedP99Us), fmt(s?.roundTripsPerSecond, 0)]
+    })))
+  out.push('')
+
+  out.push('## W2 throughput (closed loop)')
+  for (const spec of Object.keys(summary.loops).filter((s) => s !== h.c1)) {
+    out.push('')
+    out.push(`### ${spec}`)
+    out.push('')
+    out.push(table(['path', 'round trips/s', '× direct', 'proxy CPU µs/rt', 'p50 µs', 'p99 µs', 'errors', 'flagged'],
+      ids.filter((id) => summary.loops[spec][id] !== undefined).map((id) => {
+        const s = summary.loops[spec][id]
+        return [id, fmt(s.roundTripsPerSecond, 0), fmt(s.ratioToDirect, 2), fmt(s.proxyCpuUs), fmt(s.p50Us, 0), fmt(s.p99Us, 0), String(s.errors), String(s.flagged)]
+      })))
+  }
+  out.push('')
+
+  out.push(`## W3 idle capacity and W4 connection setup (${h.idle.replace('w34-', '')} connections, batches of 250)`)
+  out.push('')
+  out.push(table(['path', 'opened', 'setup s', 'upgrades/s', 'proxy CPU µs/upgrade', 'primary CPU µs/hand-off', 'RSS KiB per idle conn', 'errors'],
+    ids.filter((id) => conn(id) !== undefined).map((id) => {
+      const s = conn(id)
+      return [id, fmt(s?.opened, 0), fmt(s?.setupSeconds, 2), fmt(s?.upgradesPerSecond, 0), fmt(s?.proxyCpuUsPerUpgrade), fmt(s?.rootCpuUsPerUpgrade), fmt(s?.rssKiBPerConnection), String(s?.errors ?? 0)]
+    })))
+  out.push('')
+
+  if (report.clientComparison !== null) {
+    const c = report.clientComparison
+    out.push('## Load client')
+    out.push('')
+    out.push(`Client CPU per round trip through \`direct\`, C=50, 64 B: raw sockets with pre-built masked frames ${num(c.rawClientCpuUs, 2)} µs, ` +
+      `\`ws\` ${num(c.wsClientCpuUs, 2)} µs — the ${c.cheaper} client is cheaper and drives every path.`)
+    out.push('')
+  }
+
+  out.push('## Machine and versions')
+  out.push('')
+  out.push(table(['what', 'value'], [
+    ['date', report.machine.date],
+    ['cores', `${report.machine.cores} × ${report.machine.cpuModel}`],
+    ['memory', `${report.machine.memoryGiB} GiB`],
+    ['kernel', report.machine.kernel],
+    ['Node', report.machine.node],
+    ['open files limit', String(report.machine.fileLimit)],
+    ...Object.entries(report.machine.versions).map(([k, v]) => [k, v])
+  ]))
+  out.push('')
+  const skipped = Object.entries(report.skipped)
+  if (skipped.length > 0) {
+    out.push('Skipped paths: ' + skipped.map(([id, why]) => `\`${id}\` (${why})`).join(', ') + '.')
+    out.push('')
+  }
+  if (report.failures.length > 0) {
+    out.push('Failures:')
+    out.push('')
+    for (const f of report.failures) out.push(`- ${f.path} rep ${f.rep} ${f.spec}: ${f.error.split('\n', 1)[0]}`)
+    out.push('')
+  }
+  out.push('Windows where other processes used more than 15% of the machine were repeated once; ' +
+    '"flagged" counts those that were still noisy after the repeat.')
+  out.push('')
+  return out.join('\n')
+}

@@ -1,0 +1,81 @@
+import type { ClientDriver } from './client-driver.js'
+import { startBackend, type PathDefinition } from './paths.js'
+import type { Plan } from './plan.js'
+import type { Measurement } from './summary.js'
+import { othersShareOf, type WorkloadResult } from './workload-runner.js'
+
+/**
+ * The repetition loop: rep 1 of every path, then rep 2 of every path, … (so slow
+ * drifts of a shared machine hit all paths alike), each path a fresh backend and
+ * a fresh proxy process that runs every workload of the plan in turn.
+ */
+
+/** Share of the machine other processes may use in a window before it is repeated (PROTOCOL.md). */
+export const NOISE_LIMIT = 0.15
+
+export interface MatrixResult {
+  measurements: Measurement[]
+  failures: Array<{ path: string, rep: number, spec: string, error: string }>
+}
+
+function line (path: string, rep: number, spec: string, r: WorkloadResult, note: string): string {
+  const others = `others ${(othersShareOf(r) * 100).toFixed(0)}%`
+  if (r.kind === 'closed-loop') {
+    const x = r.result
+    return `${path} rep ${rep} ${spec}: ${x.roundTripsPerSecond.toFixed(0)} rt/s, proxy ${x.proxyCpuUsPerRoundTrip?.toFixed(1)} µs/rt, ` +
+      `p50 ${x.latency.p50Us?.toFixed(1)} µs, errors ${x.errors}, ${others}${note}`
+  }
+  if (r.kind === 'connections') {
+    const x = r.result
+    return `${path} rep ${rep} ${spec}: ${x.opened} open in ${x.setupSeconds.toFixed(2)} s (${x.upgradesPerSecond.toFixed(0)}/s), ` +
+      `${x.rssKiBPerConnection.toFixed(1)} KiB/conn, root ${x.rootCpuUsPerUpgrade.toFixed(1)} µs/upgrade, errors ${x.errors}, ${others}${note}`
+  }
+  return `${path} rep ${rep} ${spec}: client ${r.result.clientCpuUsPerRoundTrip.toFixed(2)} µs/rt`
+}
+
+export async function runMatrix (client: ClientDriver, paths: readonly PathDefinition[], plan: Plan): Promise<MatrixResult> {
+  const measurements: Measurement[] = []
+  const failures: MatrixResult['failures'] = []
+  for (let rep = 1; rep <= plan.reps; rep++) {
+    for (const path of paths) {
+      const backend = await startBackend()
+      let running
+      try {
+        running = await path.start(backend.port, { maxConnections: plan.idleConnections })
+      } catch (err) {
+        failures.push({ path: path.id, rep, spec: 'start', error: String((err as Error).stack ?? err) })
+        console.log(`${path.id} rep ${rep}: failed to start: ${(err as Error).message}`)
+        await backend.stop()
+        continue
+      }
+      try {
+        const watched = { proxyRoot: running.pid, harness: [client.pid, backend.pid, process.pid] }
+        for (const spec of plan.specs) {
+          try {
+            let result = await client.run(running.port, watched, spec)
+            let repeated = false
+            if (othersShareOf(result) > NOISE_LIMIT) {
+              console.log(line(path.id, rep, spec.id, result, ' — noisy, repeating'))
+              result = await client.run(running.port, watched, spec)
+              repeated = true
+            }
+            const flagged = othersShareOf(result) > NOISE_LIMIT
+            console.log(line(path.id, rep, spec.id, result, flagged ? ' — FLAGGED noisy' : ''))
+            if (result.kind === 'closed-loop') {
+              measurements.push({ path: path.id, rep, spec: spec.id, kind: 'closed-loop', repeated, flagged, result: result.result })
+            } else if (result.kind === 'connections') {
+              measurements.push({ path: path.id, rep, spec: spec.id, kind: 'connections', repeated, flagged, result: result.result })
+            }
+          } catch (err) {
+            failures.push({ path: path.id, rep, spec: spec.id, error: String((err as Error).stack ?? err) })
+            console.log(`${path.id} rep ${rep} ${spec.id}: failed: ${(err as Error).message}`)
+          }
+        }
+      } finally {
+        await running.stop()
+        await backend.stop()
+      }
+    }
+  }
+  return { measurements, failures }
+}

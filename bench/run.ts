@@ -1,0 +1,136 @@
+import { mkdirSync, writeFileSync, copyFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { renderChart } from './chart-svg.js'
+import { ClientDriver } from './client-driver.js'
+import { machineInfo } from './machine-info.js'
+import { PATHS, startBackend } from './paths.js'
+import { buildPlan, GROUPS, type Group, type Mode } from './plan.js'
+import { renderMarkdown, type RunReport } from './report-markdown.js'
+import { runMatrix } from './run-matrix.js'
+import { summarize } from './summary.js'
+
+/**
+ * `npm run bench [-- --quick] [--paths a,b] [--workloads w1,w2,w3] [--reps N]`:
+ * runs the protocol's workloads through every available path, repetitions
+ * interleaved across paths, and writes JSON, Markdown, latest.md and chart.svg
+ * to bench/results/.
+ */
+
+const USAGE = `usage: npm run bench -- [--quick] [--paths ${PATHS.map((p) => p.id).join(',')}]
+                     [--workloads ${GROUPS.join(',')}] [--reps N] [--no-client-compare] [--out DIR]`
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    paths: { type: 'string' },
+    workloads: { type: 'string' },
+    reps: { type: 'string' },
+    'no-client-compare': { type: 'boolean', default: false },
+    out: { type: 'string' },
+    help: { type: 'boolean', default: false }
+  }
+})
+if (values.help === true) {
+  console.log(USAGE)
+  process.exit(0)
+}
+
+function list<T extends string> (option: string, raw: string | undefined, allowed: readonly T[]): T[] {
+  if (raw === undefined) return [...allowed]
+  const items = raw.split(',').map((s) => s.trim()).filter((s) => s !== '')
+  const bad = items.filter((s) => !(allowed as readonly string[]).includes(s))
+  if (bad.length > 0) {
+    console.error(`--${option}: unknown ${bad.join(', ')}; allowed: ${allowed.join(', ')}`)
+    process.exit(2)
+  }
+  return items as T[]
+}
+
+const mode: Mode = values.quick === true ? 'quick' : 'full'
+const reps = values.reps === undefined ? null : Number(values.reps)
+if (reps !== null && !(Number.isInteger(reps) && reps > 0)) {
+  console.error(`--reps: got ${values.reps}; allowed: a whole number ≥ 1`)
+  process.exit(2)
+}
+const chosenIds = list('paths', values.paths, PATHS.map((p) => p.id))
+// direct is always measured: every ratio and every added latency is relative to it.
+if (!chosenIds.includes('direct')) chosenIds.unshift('direct')
+const groups = list<Group>('workloads', values.workloads, GROUPS)
+
+const machine = machineInfo()
+const plan = buildPlan(mode, reps, machine.fileLimit, groups)
+const skipped: Record<string, string> = {}
+const paths = PATHS.filter((p) => chosenIds.includes(p.id)).filter((p) => {
+  const why = p.skipReason()
+  if (why !== null) skipped[p.id] = why
+  return why === null
+})
+const startedAt = performance.now()
+console.log(`bench ${mode}: ${paths.map((p) => p.id).join(', ')}; ${plan.reps} rep(s); ` +
+  `workloads ${plan.specs.map((s) => s.id).join(', ')}` +
+  (Object.keys(skipped).length > 0 ? `; skipped ${Object.entries(skipped).map(([k, v]) => `${k} (${v})`).join(', ')}` : ''))
+
+const client = await ClientDriver.start()
+let clientComparison: RunReport['clientComparison'] = null
+if (values['no-client-compare'] !== true) {
+  const backend = await startBackend()
+  try {
+    const watched = { proxyRoot: 0, harness: [client.pid, backend.pid, process.pid] }
+    const raw = await client.run(backend.port, watched, plan.clientComparison[0])
+    const ws = await client.run(backend.port, watched, plan.clientComparison[1])
+    const rawUs = raw.kind === 'closed-loop' ? raw.result.clientCpuUsPerRoundTrip : null
+    const wsUs = ws.kind === 'ws-client' ? ws.result.clientCpuUsPerRoundTrip : null
+    clientComparison = { rawClientCpuUs: rawUs, wsClientCpuUs: wsUs, cheaper: (rawUs ?? Infinity) <= (wsUs ?? Infinity) ? 'raw-socket' : 'ws' }
+    console.log(`load client CPU µs/round trip: raw ${rawUs?.toFixed(2)}, ws ${wsUs?.toFixed(2)}`)
+  } finally {
+    await backend.stop()
+  }
+}
+
+const { measurements, failures } = await runMatrix(client, paths, plan)
+await client.stop()
+
+const summary = summarize(measurements)
+const c1 = plan.specs.find((s) => s.kind === 'closed-loop' && s.connections === 1)?.id ?? 'w1-c1-64b'
+const headlineSpecs = { c1, c50: 'w2-c50-64b', c256: 'w2-c256-64b', idle: `w34-${plan.idleConnections}` }
+const report: RunReport = {
+  mode,
+  reps: plan.reps,
+  machine,
+  paths: paths.map((p) => ({ id: p.id, describe: p.describe })),
+  skipped,
+  failures,
+  summary,
+  clientComparison,
+  headlineSpecs,
+  durationSeconds: (performance.now() - startedAt) / 1000
+}
+
+const outDir = values.out ?? fileURLToPath(new URL('../../bench/results/', import.meta.url))
+mkdirSync(outDir, { recursive: true })
+const stamp = machine.date.slice(0, 16).replace(/:/g, '')
+const base = `${outDir}/${stamp}-${mode}`
+writeFileSync(`${base}.json`, JSON.stringify({ ...report, plan, measurements }, null, 2) + '\n')
+const markdown = renderMarkdown(report)
+writeFileSync(`${base}.md`, markdown)
+copyFileSync(`${base}.md`, `${outDir}/latest.md`)
+const ids = paths.map((p) => p.id).filter((id) => id !== 'direct')
+writeFileSync(`${outDir}/chart.svg`, renderChart(
+  `WebSocket proxies side by side — ${machine.cores} cores, Node ${machine.node}, ${machine.date.slice(0, 10)}`,
+  [
+    {
+      title: 'Proxy CPU µs per round trip (C=50, 64 B) — lower is better',
+      unit: 'µs',
+      bars: ids.map((id) => ({ label: id, value: summary.loops[headlineSpecs.c50]?.[id]?.proxyCpuUs ?? null, highlight: id.startsWith('wsc') }))
+    },
+    {
+      title: 'Added p50 latency over direct (C=1, 64 B)',
+      unit: 'µs',
+      bars: ids.map((id) => ({ label: id, value: summary.loops[headlineSpecs.c1]?.[id]?.addedP50Us ?? null, highlight: id.startsWith('wsc') }))
+    }
+  ],
+  `${mode} run, median of ${plan.reps} interleaved repetition(s), whiskers min–max. Source: bench/results/${stamp}-${mode}.json`
+))
+console.log(markdown)
+console.log(`written: ${base}.json, ${base}.md, ${outDir}/latest.md, ${outDir}/chart.svg`)

@@ -1,0 +1,69 @@
+import { closedLoop, type ClosedLoopResult } from './closed-loop.js'
+import { connectionPhase, type ConnectionPhaseResult } from './connection-phase.js'
+import type { WatchedProcesses } from './proc-stats.js'
+import { closeConnections, openConnections } from './raw-connection.js'
+import { wsClientLoop, type WsClientLoopResult } from './ws-client-loop.js'
+
+/**
+ * One workload against one running path, described as plain data so that it can
+ * cross the IPC channel to the load-client process — or run in-process, as the
+ * smoke test does.
+ */
+
+export type WorkloadSpec =
+  | {
+    kind: 'closed-loop'
+    id: string
+    connections: number
+    size: number
+    warmupMs: number
+    durationMs: number
+    roundTrips?: number
+  }
+  | { kind: 'connections', id: string, count: number, batch: number, settleMs: number }
+  | { kind: 'ws-client', id: string, connections: number, size: number, warmupMs: number, durationMs: number }
+
+export type WorkloadResult =
+  | { kind: 'closed-loop', result: ClosedLoopResult }
+  | { kind: 'connections', result: ConnectionPhaseResult }
+  | { kind: 'ws-client', result: WsClientLoopResult }
+
+/** Batches of 250 keep every proxy's accept queue (511 in Node and nginx) from overflowing. */
+export const OPEN_BATCH = 250
+
+/**
+ * @example
+ * const r = await runWorkload(port, { proxyRoot: pid, harness: [process.pid] },
+ *   { kind: 'closed-loop', id: 'c50', connections: 50, size: 64, warmupMs: 500, durationMs: 3000 })
+ */
+export async function runWorkload (port: number, watched: WatchedProcesses, spec: WorkloadSpec): Promise<WorkloadResult> {
+  if (spec.kind === 'connections') {
+    return { kind: 'connections', result: await connectionPhase(port, watched, spec) }
+  }
+  if (spec.kind === 'ws-client') {
+    return {
+      kind: 'ws-client',
+      result: await wsClientLoop(port, spec.connections, spec.size, spec.warmupMs, spec.durationMs)
+    }
+  }
+  const opened = await openConnections(port, spec.connections, OPEN_BATCH)
+  try {
+    const result = await closedLoop(opened.connections, watched, spec)
+    result.errors += opened.errors
+    result.firstError ??= opened.firstError
+    result.connections = spec.connections
+    return { kind: 'closed-loop', result }
+  } finally {
+    await closeConnections(opened.connections)
+  }
+}
+
+/** Errors of any workload result (all must be 0). */
+export function errorsOf (r: WorkloadResult): number {
+  return r.result.errors
+}
+
+/** Share of the machine's CPU used by other processes during the measured window. */
+export function othersShareOf (r: WorkloadResult): number {
+  return r.kind === 'ws-client' ? 0 : r.result.cpu.othersShare
+}
