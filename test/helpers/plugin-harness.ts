@@ -1,0 +1,238 @@
+import { once } from 'node:events'
+import type { IncomingMessage } from 'node:http'
+import { spawn } from 'node:child_process'
+import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net'
+import { Writable } from 'node:stream'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { WebSocket, type ClientOptions } from 'ws'
+import { wsProxy, type WsProxyOptions } from '../../plugin/index.js'
+
+/** A Fastify app with the plugin, listening on 127.0.0.1:0, with its pino output captured as objects. */
+export interface ProxyUnderTest {
+  app: FastifyInstance
+  port: number
+  /** `ws://127.0.0.1:PORT` */
+  wsBase: string
+  /** `http://127.0.0.1:PORT` */
+  httpBase: string
+  /** Every log line the app wrote, parsed. */
+  logs: Array<Record<string, unknown>>
+  close: () => Promise<void>
+}
+
+export interface StartProxyOptions {
+  /** Extra Fastify factory options (http, clientErrorHandler, ...). */
+  fastify?: Record<string, unknown>
+  /** Runs before the plugin is registered (hooks, other plugins). */
+  before?: (app: FastifyInstance) => Promise<void> | void
+  /** Runs after the plugin is registered. */
+  after?: (app: FastifyInstance) => Promise<void> | void
+}
+
+/** Collects newline-delimited JSON written by pino. */
+export function logCollector (): { stream: Writable, logs: Array<Record<string, unknown>> } {
+  const logs: Array<Record<string, unknown>> = []
+  let pending = ''
+  const stream = new Writable({
+    write (chunk: Buffer, _enc, callback) {
+      pending += chunk.toString('utf8')
+      let nl = pending.indexOf('\n')
+      while (nl !== -1) {
+        const line = pending.slice(0, nl)
+        pending = pending.slice(nl + 1)
+        if (line.trim() !== '') logs.push(JSON.parse(line) as Record<string, unknown>)
+        nl = pending.indexOf('\n')
+      }
+      callback()
+    }
+  })
+  return { stream, logs }
+}
+
+export async function startProxy (options: WsProxyOptions, extra: StartProxyOptions = {}): Promise<ProxyUnderTest> {
+  const { stream, logs } = logCollector()
+  const app = Fastify({ ...extra.fastify, logger: { level: 'info', stream } } as FastifyServerOptions)
+  await extra.before?.(app)
+  await app.register(wsProxy, options)
+  await extra.after?.(app)
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (app.server.address() as AddressInfo).port
+  let closed = false
+  return {
+    app,
+    port,
+    wsBase: `ws://127.0.0.1:${port}`,
+    httpBase: `http://127.0.0.1:${port}`,
+    logs,
+    close: async () => {
+      if (closed) return
+      closed = true
+      await app.close()
+    }
+  }
+}
+
+/** Opens a real `ws` client and resolves once it is open; rejects with the unexpected status if refused. */
+export async function openWs (url: string, options: ClientOptions = {}): Promise<WebSocket> {
+  const ws = new WebSocket(url, options)
+  return await new Promise<WebSocket>((resolve, reject) => {
+    ws.once('open', () => resolve(ws))
+    ws.once('unexpected-response', (_req, res: IncomingMessage) => {
+      res.resume()
+      ws.terminate()
+      reject(Object.assign(new Error(`unexpected response ${String(res.statusCode)}`), { statusCode: res.statusCode, headers: res.headers }))
+    })
+    ws.once('error', reject)
+  })
+}
+
+/** The HTTP status a refused WebSocket handshake got (throws if the handshake succeeded). */
+export async function upgradeStatus (url: string, options: ClientOptions = {}): Promise<number> {
+  try {
+    const ws = await openWs(url, options)
+    ws.terminate()
+  } catch (err) {
+    const status = (err as { statusCode?: number }).statusCode
+    if (status !== undefined) return status
+    throw err
+  }
+  throw new Error(`upgrade to ${url} succeeded`)
+}
+
+/** Sends one message and waits for the next message back. */
+export async function echo (ws: WebSocket, text: string): Promise<string> {
+  const reply = once(ws, 'message')
+  ws.send(text)
+  const [data] = await reply
+  return String(data)
+}
+
+/** Closes a client WebSocket and waits until its socket is gone. */
+export async function closeWs (ws: WebSocket): Promise<void> {
+  if (ws.readyState === WebSocket.CLOSED) return
+  const closed = once(ws, 'close')
+  ws.terminate()
+  await closed
+}
+
+/** Resolves when `predicate` holds, polling every 10 ms; throws naming `what` after `timeoutMs`. */
+export async function waitFor (predicate: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+}
+
+/** The access-log lines ("tunnel closed") written so far. */
+export function tunnelLogs (logs: Array<Record<string, unknown>>): Array<Record<string, unknown>> {
+  return logs.filter(line => line.msg === 'tunnel closed')
+}
+
+/**
+ * Writes `bytes` on a raw TCP connection and collects everything the server
+ * sends until it closes the connection (or `timeoutMs` passes, then the
+ * socket is destroyed and what arrived is returned).
+ */
+export async function rawExchange (port: number, bytes: string | Buffer, timeoutMs = 5000): Promise<string> {
+  const socket = connect({ port, host: '127.0.0.1' })
+  const chunks: Buffer[] = []
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk))
+  socket.on('error', () => {})
+  await once(socket, 'connect')
+  socket.write(bytes)
+  const timer = setTimeout(() => socket.destroy(), timeoutMs)
+  await once(socket, 'close')
+  clearTimeout(timer)
+  return Buffer.concat(chunks).toString('latin1')
+}
+
+/** The status code of the first HTTP response in `text`, or 0 when there is none. */
+export function statusOf (text: string): number {
+  const match = /^HTTP\/1\.[01] (\d{3})/.exec(text)
+  return match === null ? 0 : Number(match[1])
+}
+
+/** A raw WebSocket upgrade request head for `path` (valid key and version). */
+export function upgradeHead (path: string, extraHeaders: string[] = [], host = '127.0.0.1'): string {
+  return [
+    `GET ${path} HTTP/1.1`,
+    `Host: ${host}`,
+    'Upgrade: websocket',
+    'Connection: Upgrade',
+    'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+    'Sec-WebSocket-Version: 13',
+    ...extraHeaders,
+    '', ''
+  ].join('\r\n')
+}
+
+/** Connects a raw socket and waits for the connection. */
+export async function rawConnect (port: number): Promise<Socket> {
+  const socket = connect({ port, host: '127.0.0.1' })
+  socket.on('error', () => {})
+  await once(socket, 'connect')
+  return socket
+}
+
+/** A stand-in upstream for timeout tests. */
+export interface StandInUpstream {
+  url: string
+  close: () => Promise<void>
+}
+
+// The child listens with a backlog of 1 and then blocks its event loop, so it
+// never accepts: once the kernel's accept queue is full, further SYNs are
+// dropped and connect() hangs, which is what an unreachable upstream looks like.
+const NEVER_ACCEPT = `
+const server = require('node:net').createServer()
+server.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
+  process.stdout.write(server.address().port + '\\n')
+  setTimeout(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 120000), 20)
+})`
+
+/**
+ * R16: an upstream address where TCP connects never complete. Its accept
+ * queue is filled by connections of our own, which are closed with it.
+ */
+export async function startNeverAcceptingUpstream (): Promise<StandInUpstream> {
+  const child = spawn(process.execPath, ['-e', NEVER_ACCEPT], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const [line] = await once(child.stdout, 'data') as [Buffer]
+  const port = Number(String(line).trim())
+  await new Promise(resolve => setTimeout(resolve, 100))
+  const fillers: Socket[] = []
+  // Linux queues backlog + 1 connections; two fill it.
+  for (let i = 0; i < 2; i++) fillers.push(await rawConnect(port))
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: async () => {
+      for (const socket of fillers) socket.destroy()
+      const exited = once(child, 'close')
+      child.kill('SIGKILL')
+      await exited
+    }
+  }
+}
+
+/** R17: an upstream that accepts TCP connections and never answers the request. */
+export async function startSilentUpstream (): Promise<StandInUpstream & { accepted: () => number }> {
+  const sockets = new Set<Socket>()
+  let accepted = 0
+  const server = createNetServer((socket) => {
+    accepted++
+    sockets.add(socket)
+    socket.on('error', () => {})
+    socket.on('close', () => sockets.delete(socket))
+    socket.resume()
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    accepted: () => accepted,
+    close: async () => {
+      for (const socket of sockets) socket.destroy()
+      await new Promise(resolve => server.close(resolve))
+    }
+  }
+}
