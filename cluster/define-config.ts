@@ -10,7 +10,7 @@ export type { ClusterConfigInput }
  *
  * @example
  * // ws-cluster.config.mjs
- * import { defineConfig } from 'ws-cluster/define-config'
+ * import { defineConfig } from 'ws-cluster/config'
  *
  * export default defineConfig({
  *   upstreams: {
