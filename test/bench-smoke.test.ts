@@ -1,0 +1,58 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { PATHS, startBackend } from '../bench/paths.js'
+import { runWorkload } from '../bench/workload-runner.js'
+import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
+
+/**
+ * Proves the benchmark harness still works — real echo backend and real proxy
+ * processes, the bench's own load client — with a few hundred round trips per
+ * Node path. It asserts completion, zero errors and that the CPU figure is a
+ * number; it never asserts a speed (PROTOCOL.md: benchmarks are not timed tests).
+ */
+
+const SMOKE_PATHS = ['direct', 'netpipe', 'wsc-plugin', 'fastify-http-proxy', 'http-proxy']
+const ROUND_TRIPS = 300
+
+for (const id of SMOKE_PATHS) {
+  const path = PATHS.find((p) => p.id === id)
+  assert.ok(path, `bench path ${id} exists`)
+  const skip = path.skipReason()
+
+  test(`R38 bench smoke: ${ROUND_TRIPS} round trips through ${id}, zero errors, finite proxy CPU figure, no fd leak`, { skip: skip ?? false, timeout: 25_000 }, async () => {
+    const baseline = openFdCount()
+    const backend = await startBackend()
+    let running: Awaited<ReturnType<typeof path.start>> | null = null
+    try {
+      running = await path.start(backend.port, { maxConnections: 100 })
+      const watched = { proxyRoot: running.pid, harness: [process.pid, backend.pid] }
+      const outcome = await runWorkload(running.port, watched, {
+        kind: 'closed-loop',
+        id: 'smoke',
+        connections: 10,
+        size: 64,
+        warmupMs: 50,
+        // Only an upper bound: the loop stops as soon as ROUND_TRIPS echoes came back.
+        durationMs: 15_000,
+        roundTrips: ROUND_TRIPS
+      })
+      assert.equal(outcome.kind, 'closed-loop')
+      if (outcome.kind !== 'closed-loop') return
+      const r = outcome.result
+      assert.equal(r.firstError, null)
+      assert.equal(r.errors, 0)
+      assert.ok(r.roundTrips >= ROUND_TRIPS, `${r.roundTrips} round trips completed`)
+      assert.equal(r.latency.count, r.roundTrips)
+      if (id === 'direct') {
+        assert.equal(r.proxyCpuUsPerRoundTrip, 0)
+      } else {
+        assert.ok(Number.isFinite(r.proxyCpuUsPerRoundTrip), `proxy CPU figure ${r.proxyCpuUsPerRoundTrip} is finite`)
+        assert.ok(r.proxyCpuUsPerRoundTrip >= 0)
+      }
+    } finally {
+      await running?.stop()
+      await backend.stop()
+    }
+    await assertNoFdLeak(baseline)
+  })
+}
