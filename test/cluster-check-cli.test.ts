@@ -1,0 +1,150 @@
+import { after, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { existsSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { Writable } from 'node:stream'
+import { fileURLToPath } from 'node:url'
+import { runCheck } from '../cluster/check-command.js'
+import type { CliFlags } from '../cluster/cli-args.js'
+import { FIXTURES, MINIMAL, tempDir } from './helpers/config-fixtures.js'
+import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
+
+// R38: the file-wide check covers the spawned CLI's pipes too.
+const fileBaseline = openFdCount()
+after(() => assertNoFdLeak(fileBaseline))
+
+class Capture extends Writable {
+  text = ''
+  override _write (chunk: Buffer, _encoding: BufferEncoding, done: () => void): void {
+    this.text += chunk.toString()
+    done()
+  }
+}
+
+async function check (flags: CliFlags, cwd: string, env: NodeJS.ProcessEnv = {}): Promise<{ code: number, stdout: string, stderr: string }> {
+  const stdout = new Capture()
+  const stderr = new Capture()
+  const code = await runCheck(flags, { cwd, env, stdout, stderr })
+  return { code, stdout: stdout.text, stderr: stderr.text }
+}
+
+test('check: a good JSON config prints "configuration file <path> is valid" and exits 0', async () => {
+  const file = join(FIXTURES, 'good.json')
+  assert.deepEqual(await check({ config: 'good.json' }, FIXTURES), { code: 0, stdout: `configuration file ${file} is valid\n`, stderr: '' })
+})
+
+test('check: a good .mjs config written with defineConfig is found in the working directory', async () => {
+  const dir = join(FIXTURES, 'good-mjs')
+  assert.deepEqual(await check({}, dir), { code: 0, stdout: `configuration file ${join(dir, 'ws-cluster.config.mjs')} is valid\n`, stderr: '' })
+})
+
+test('check: an unknown key is one line "<file>: <path>: <message>" and exit 1', async (t) => {
+  const dir = await tempDir(t, { 'ws-cluster.config.json': { ...MINIMAL, listen: { prot: 8080 } } })
+  const file = join(dir, 'ws-cluster.config.json')
+  const { code, stdout, stderr } = await check({}, dir)
+  assert.equal(code, 1)
+  assert.equal(stdout, '')
+  assert.equal(stderr,
+    `${file}: listen.prot: unknown key; did you mean "port"? known keys: port, host, tls, proxyProtocol, trustedProxies\n` +
+    `configuration file ${file} is invalid: 1 problem\n`)
+})
+
+test('check: a route to an undefined upstream names the upstreams that exist', async (t) => {
+  const dir = await tempDir(t, {
+    'app.json': { upstreams: { chat: { servers: ['http://127.0.0.1:9001'] } }, routes: [{ path: '/ws', upstream: 'chat' }, { path: '/ws2', upstream: 'chat2' }] }
+  })
+  const file = join(dir, 'app.json')
+  const { code, stderr } = await check({ config: file }, '/')
+  assert.equal(code, 1)
+  assert.equal(stderr.split('\n')[0], `${file}: routes[1].upstream: "chat2" is not defined; defined upstreams: chat`)
+})
+
+test('check: every problem of a broken file is printed, one per line (bad duration, port, TLS file, workers, key)', async () => {
+  const file = join(FIXTURES, 'invalid.json')
+  const { code, stdout, stderr } = await check({ config: file }, '/')
+  assert.equal(code, 1)
+  assert.equal(stdout, '')
+  const lines = stderr.trimEnd().split('\n')
+  assert.deepEqual(lines, [
+    `${file}: upstreams.chat.balanse: unknown key; did you mean "balance"? known keys: balance, hashKey, servers, keepalive`,
+    `${file}: routes[1].upstream: "chat2" is not defined; defined upstreams: chat`,
+    `${file}: routes[1].idleTimeout: got "an hour"; allowed: a non-negative number of milliseconds or a string like "500ms", "60s", "5m", "1h", "7d"`,
+    `${file}: listen.port: got 80800; allowed: an integer from 0 to 65535`,
+    `${file}: listen.tls.cert: cannot read "${join(FIXTURES, 'tls/missing-cert.pem')}": no such file (ENOENT)`,
+    `${file}: workers: got "many"; allowed: "auto" (one per CPU: os.availableParallelism()) or an integer from 1 to 1024`,
+    `configuration file ${file} is invalid: 6 problems`
+  ])
+})
+
+test('check: environment overrides apply on top of the file, flags on top of the environment', async (t) => {
+  const dir = await tempDir(t, {
+    'ws-cluster.config.json': { ...MINIMAL, listen: { port: 8080 } },
+    'broken.json': { ...MINIMAL, listen: { port: -1 } }
+  })
+  const file = join(dir, 'ws-cluster.config.json')
+  const collision = await check({}, dir, { WS_CLUSTER_ADMIN_PORT: '8080' })
+  assert.equal(collision.code, 1)
+  assert.equal(collision.stderr.split('\n')[0], `${file}: admin.port: 8080 is also listen.port; the admin listener needs its own port (or "admin": false)`)
+  assert.equal((await check({}, dir, { WS_CLUSTER_ADMIN_PORT: '9091' })).code, 0)
+  // WS_CLUSTER_CONFIG picks the file unless --config is given.
+  const viaEnv = await check({}, dir, { WS_CLUSTER_CONFIG: 'broken.json' })
+  assert.equal(viaEnv.code, 1)
+  assert.match(viaEnv.stderr, /broken\.json: listen\.port: got -1;/)
+  assert.equal((await check({ config: 'ws-cluster.config.json' }, dir, { WS_CLUSTER_CONFIG: 'broken.json' })).code, 0)
+})
+
+test('check: a bad environment value is reported with the variable name as its path', async (t) => {
+  const dir = await tempDir(t, { 'ws-cluster.config.json': MINIMAL })
+  const file = join(dir, 'ws-cluster.config.json')
+  const { code, stderr } = await check({}, dir, { WS_CLUSTER_PORT: 'http', WS_CLUSTER_SHUTDOWN_TIMEOUT: '10 minutes' })
+  assert.equal(code, 1)
+  assert.deepEqual(stderr.trimEnd().split('\n'), [
+    `${file}: WS_CLUSTER_PORT: got "http"; allowed: an integer from 0 to 65535`,
+    `${file}: WS_CLUSTER_SHUTDOWN_TIMEOUT: got "10 minutes"; allowed: a non-negative number of milliseconds or a string like "500ms", "60s", "5m", "1h", "7d"`,
+    `configuration file ${file} is invalid: 2 problems`
+  ])
+})
+
+test('check: without a config file it says where it looked and what to create', async (t) => {
+  const dir = await tempDir(t)
+  const { code, stdout, stderr } = await check({}, dir)
+  assert.equal(code, 1)
+  assert.equal(stdout, '')
+  assert.ok(stderr.startsWith(`No ws-cluster config file found in ${dir}; looked for ws-cluster.config.json, ws-cluster.config.mjs, ws-cluster.config.js.\n`))
+  assert.match(stderr, /"upstreams": \{\n {4}"app": \{ "servers": \["http:\/\/127\.0\.0\.1:PORT"\] \}/)
+  assert.match(stderr, /replace PORT with the port of your WebSocket backend/)
+})
+
+test('check: a file that is not valid JSON is one line about the file', async (t) => {
+  const dir = await tempDir(t, { 'ws-cluster.config.json': '{ "upstreams": ' })
+  const file = join(dir, 'ws-cluster.config.json')
+  const { code, stderr } = await check({}, dir)
+  assert.equal(code, 1)
+  assert.match(stderr.split('\n')[0], new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: is not valid JSON: `))
+})
+
+test('check: --help prints the check usage with its environment variables and exits 0', async () => {
+  const { code, stdout, stderr } = await check({ help: true }, '/')
+  assert.equal(code, 0)
+  assert.equal(stderr, '')
+  assert.match(stdout, /^Usage: ws-cluster check \[--config FILE\]/)
+  assert.match(stdout, /--config FILE .*\[env WS_CLUSTER_CONFIG\]/)
+  assert.match(stdout, /Exit status: 0 when the configuration is valid, 1 when it is not/)
+})
+
+const CLI = resolve(fileURLToPath(import.meta.url), '../../cluster/cli.js')
+
+test('check: `ws-cluster check --config <good>` as a real process exits 0 with the nginx -t style line', { skip: existsSync(CLI) ? false : 'dist/cluster/cli.js is not built: the runtime helper owns cluster/cli.ts' }, async () => {
+  const file = join(FIXTURES, 'good.json')
+  const child = spawn(process.execPath, [CLI, 'check', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '' } })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  const [code] = await once(child, 'close') as [number | null]
+  assert.equal(stderr, '')
+  assert.equal(stdout, `configuration file ${file} is valid\n`)
+  assert.equal(code, 0)
+})
