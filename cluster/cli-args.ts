@@ -176,8 +176,8 @@ export function helpText (command: CommandName | null): string {
   const lines = [`Usage: ${COMMANDS[command].usage}`, '', `${COMMANDS[command].summary[0].toUpperCase()}${COMMANDS[command].summary.slice(1)}.`, '', 'Options:', ...flagLines(command)]
   if (command === 'start' || command === 'check') {
     lines.push('', 'Environment (overrides the config file; flags override the environment):')
-    for (const f of FLAGS) if (f.env !== undefined && (f.commands.includes(command) || command === 'check')) lines.push(`  ${f.env.padEnd(28)}same as --${f.long}`)
-    for (const e of ENV_ONLY) lines.push(`  ${e.name.padEnd(28)}${e.description}`)
+    for (const f of FLAGS) if (f.env !== undefined) lines.push(`  ${f.env.padEnd(30)}${f.description}${f.commands.includes(command) ? ` (or --${f.long})` : ''}`)
+    for (const e of ENV_ONLY) lines.push(`  ${e.name.padEnd(30)}${e.description}`)
   }
   if (command === 'check') lines.push('', 'Exit status: 0 when the configuration is valid, 1 when it is not (every problem is printed), 2 on bad usage.')
   lines.push('')
