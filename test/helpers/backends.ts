@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net'
 import { WebSocketServer, WebSocket, type RawData } from 'ws'
 
 /** A running test backend: a real `ws` server on 127.0.0.1 that echoes and records what it saw. */
@@ -14,6 +14,8 @@ export interface EchoBackend {
   requests: IncomingMessage[]
   /** Open server-side WebSockets. */
   sockets: Set<WebSocket>
+  /** TCP connections the backend accepted (R7: refused handshakes must cost none). */
+  connections: () => number
   close: () => Promise<void>
 }
 
@@ -22,6 +24,10 @@ export interface EchoBackendOptions {
   name?: string
   /** ws server options (handleProtocols, perMessageDeflate, maxPayload...). */
   wsOptions?: ConstructorParameters<typeof WebSocketServer>[0]
+  /** Called for every accepted WebSocket, before the echo handler is attached. */
+  onConnection?: (ws: WebSocket, req: IncomingMessage) => void
+  /** Echo messages back (default true); false leaves the socket to `onConnection`. */
+  echo?: boolean
 }
 
 /** Starts an echo backend: every message comes back as sent (binary stays binary). */
@@ -30,6 +36,7 @@ export async function startEchoBackend (opts: EchoBackendOptions = {}): Promise<
   const upgrades: IncomingMessage[] = []
   const requests: IncomingMessage[] = []
   const sockets = new Set<WebSocket>()
+  let connections = 0
   const server = createServer((req, res) => {
     requests.push(req)
     req.resume()
@@ -39,6 +46,7 @@ export async function startEchoBackend (opts: EchoBackendOptions = {}): Promise<
       res.end(JSON.stringify({ backend: name, method: req.method, url: req.url, headers: req.headers }))
     })
   })
+  server.on('connection', () => { connections++ })
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 * 1024, ...opts.wsOptions })
   wss.on('headers', (headers) => { headers.push(`x-backend: ${name}`) })
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
@@ -47,7 +55,8 @@ export async function startEchoBackend (opts: EchoBackendOptions = {}): Promise<
       sockets.add(ws)
       ws.on('close', () => sockets.delete(ws))
       ws.on('error', () => ws.terminate())
-      ws.on('message', (data: RawData, isBinary: boolean) => ws.send(data as Buffer, { binary: isBinary }))
+      opts.onConnection?.(ws, req)
+      if (opts.echo !== false) ws.on('message', (data: RawData, isBinary: boolean) => ws.send(data as Buffer, { binary: isBinary }))
     })
   })
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
@@ -60,10 +69,85 @@ export async function startEchoBackend (opts: EchoBackendOptions = {}): Promise<
     upgrades,
     requests,
     sockets,
+    connections: () => connections,
     close: async () => {
       for (const ws of sockets) ws.terminate()
       wss.close()
       server.closeAllConnections()
+      await new Promise<void>(resolve => server.close(() => resolve()))
+    }
+  }
+}
+
+/** One connection to a {@link RawBackend}: what it read and the socket to answer on. */
+export interface RawExchange {
+  socket: Socket
+  /** The request head as received, up to and including the blank line. */
+  head: string
+  /** Header values by lower-cased name (last one wins), for computing answers. */
+  headers: Record<string, string>
+  /** Bytes read after the head, in arrival order (the test decides when to look). */
+  received: Buffer[]
+}
+
+/** A TCP server that parses nothing but the request head and lets the test write the exact answer bytes. */
+export interface RawBackend {
+  url: string
+  port: number
+  server: NetServer
+  exchanges: RawExchange[]
+  connections: () => number
+  close: () => Promise<void>
+}
+
+/**
+ * Starts a hand-written upstream for answers no real server library would
+ * send (a wrong Sec-WebSocket-Accept, a 101 with bytes in the same packet,
+ * a chunked refusal). `answer` runs once per connection when its request head
+ * is complete; bytes after the head keep being collected in `received`.
+ */
+export async function startRawBackend (answer: (exchange: RawExchange) => void): Promise<RawBackend> {
+  const exchanges: RawExchange[] = []
+  const sockets = new Set<Socket>()
+  let connections = 0
+  const server = createNetServer({ allowHalfOpen: true }, (socket) => {
+    connections++
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+    socket.on('error', () => socket.destroy())
+    let pending = Buffer.alloc(0)
+    let exchange: RawExchange | null = null
+    socket.on('data', (chunk: Buffer) => {
+      if (exchange !== null) {
+        exchange.received.push(chunk)
+        return
+      }
+      pending = Buffer.concat([pending, chunk])
+      const end = pending.indexOf('\r\n\r\n')
+      if (end === -1) return
+      const head = pending.subarray(0, end + 4).toString('latin1')
+      const headers: Record<string, string> = {}
+      for (const line of head.split('\r\n').slice(1)) {
+        const colon = line.indexOf(':')
+        if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim()
+      }
+      exchange = { socket, head, headers, received: [] }
+      const rest = pending.subarray(end + 4)
+      if (rest.length > 0) exchange.received.push(rest)
+      exchanges.push(exchange)
+      answer(exchange)
+    })
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as AddressInfo).port
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    server,
+    exchanges,
+    connections: () => connections,
+    close: async () => {
+      for (const socket of sockets) socket.destroy()
       await new Promise<void>(resolve => server.close(() => resolve()))
     }
   }
