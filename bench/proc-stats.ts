@@ -99,6 +99,8 @@ export interface WatchedProcesses {
 
 export interface CpuSample {
   at: number
+  /** CLOCK_MONOTONIC in µs, the clock V8's CPU profiles use, so a profile can be cut to the window. */
+  monotonicUs: number
   proxyTicks: number
   proxyRootTicks: number
   harnessTicks: number
@@ -109,6 +111,7 @@ export interface CpuSample {
 export function sampleCpu (watched: WatchedProcesses, tree: readonly number[]): CpuSample {
   return {
     at: performance.now(),
+    monotonicUs: Number(process.hrtime.bigint() / 1000n),
     proxyTicks: cpuTicks(tree),
     proxyRootTicks: watched.proxyRoot === 0 ? 0 : cpuTicks([watched.proxyRoot]),
     harnessTicks: cpuTicks(watched.harness),
@@ -118,6 +121,8 @@ export function sampleCpu (watched: WatchedProcesses, tree: readonly number[]): 
 
 export interface CpuWindow {
   seconds: number
+  startMonotonicUs: number
+  endMonotonicUs: number
   proxyCpuSeconds: number
   proxyRootCpuSeconds: number
   harnessCpuSeconds: number
@@ -132,6 +137,8 @@ export function cpuWindow (start: CpuSample, end: CpuSample): CpuWindow {
   const total = Math.max(1, end.machine.total - start.machine.total)
   return {
     seconds: (end.at - start.at) / 1000,
+    startMonotonicUs: start.monotonicUs,
+    endMonotonicUs: end.monotonicUs,
     proxyCpuSeconds: proxy / CLOCK_TICKS,
     proxyRootCpuSeconds: (end.proxyRootTicks - start.proxyRootTicks) / CLOCK_TICKS,
     harnessCpuSeconds: harness / CLOCK_TICKS,
