@@ -21,41 +21,60 @@ const LIMIT_KEYS = ['maxConnections', 'maxConnectionsPerIp', 'maxUrlLength'] as 
 const BALANCE = ['round-robin', 'least-conn', 'ip-hash', 'hash', 'random-two'] as const
 const ROUTE_DURATIONS = ['connectTimeout', 'handshakeTimeout', 'idleTimeout', 'sendTimeout', 'finTimeout'] as const
 const ROUTE_BOOLEANS = ['forwardedHeaders', 'preserveHost', 'http'] as const
-const HASH_KEY_RE = /^(remote-addr|(header|query|cookie):[^\s:]+)$/
-const INT_MAX = 2 ** 31 - 1
+const HASH_KEY_RE = /^(remote-addr|(header|query|cookie):.+)$/
+/** Upper bounds shared with the plugin's validator (plugin/options-validate.ts). */
+const COUNT_MAX = 10_000_000
 
-function checkServerUrl (value: unknown, path: string, problems: Problems): void {
+/** Returns `protocol//host:port` of a good URL (the plugin's identity of a server), else undefined. */
+function checkServerUrl (value: unknown, path: string, problems: Problems): string | undefined {
   const allowed = 'an absolute http:// or https:// URL such as "http://127.0.0.1:9001"'
   if (typeof value !== 'string') {
     problems.push({ path, message: got(value, allowed) })
-    return
+    return undefined
   }
   let url: URL
   try {
     url = new URL(value)
   } catch {
     problems.push({ path, message: got(value, allowed) })
-    return
+    return undefined
   }
   if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
     problems.push({ path, message: got(value, allowed) })
+    return undefined
   }
+  return `${url.protocol}//${url.host}`
 }
 
-function checkServer (value: unknown, path: string, problems: Problems): void {
-  if (typeof value === 'string') {
-    checkServerUrl(value, path, problems)
-    return
-  }
-  if (!checkObject(value, path, SERVER_KEYS, problems)) return
+interface ServerSummary { url: string | undefined, standby: boolean }
+
+function checkServer (value: unknown, path: string, problems: Problems): ServerSummary {
+  if (typeof value === 'string') return { url: checkServerUrl(value, path, problems), standby: false }
+  if (!checkObject(value, path, SERVER_KEYS, problems)) return { url: undefined, standby: false }
+  let url: string | undefined
   if (value.url === undefined) problems.push({ path: keyPath(path, 'url'), message: 'is required (e.g. "http://127.0.0.1:9001")' })
-  else checkServerUrl(value.url, keyPath(path, 'url'), problems)
+  else url = checkServerUrl(value.url, keyPath(path, 'url'), problems)
   if (value.weight !== undefined) checkInteger(value.weight, keyPath(path, 'weight'), 1, 1000, problems)
-  if (value.maxFails !== undefined) checkInteger(value.maxFails, keyPath(path, 'maxFails'), 0, INT_MAX, problems)
+  if (value.maxFails !== undefined) checkInteger(value.maxFails, keyPath(path, 'maxFails'), 0, 1000, problems)
   if (value.failTimeout !== undefined) checkDuration(value.failTimeout, keyPath(path, 'failTimeout'), problems)
-  if (value.maxConns !== undefined) checkInteger(value.maxConns, keyPath(path, 'maxConns'), 0, INT_MAX, problems)
+  if (value.maxConns !== undefined) checkInteger(value.maxConns, keyPath(path, 'maxConns'), 0, COUNT_MAX, problems)
   if (value.backup !== undefined) checkBoolean(value.backup, keyPath(path, 'backup'), problems)
   if (value.down !== undefined) checkBoolean(value.down, keyPath(path, 'down'), problems)
+  return { url, standby: value.backup === true || value.down === true }
+}
+
+function checkServers (servers: unknown[], path: string, problems: Problems): void {
+  const seen = new Map<string, number>()
+  const summaries = servers.map((server, i) => checkServer(server, indexPath(path, i), problems))
+  summaries.forEach(({ url }, i) => {
+    if (url === undefined) return
+    const first = seen.get(url)
+    if (first !== undefined) problems.push({ path: indexPath(path, i), message: `${url} is already listed as ${indexPath(path, first)}; list each server once per group` })
+    else seen.set(url, i)
+  })
+  if (summaries.every(s => s.standby)) {
+    problems.push({ path, message: 'every server is backup or down; at least one must take traffic' })
+  }
 }
 
 function checkUpstream (value: unknown, path: string, problems: Problems): void {
@@ -63,15 +82,17 @@ function checkUpstream (value: unknown, path: string, problems: Problems): void 
   if (value.balance !== undefined) checkEnum(value.balance, keyPath(path, 'balance'), BALANCE, problems)
   if (value.hashKey !== undefined && (typeof value.hashKey !== 'string' || !HASH_KEY_RE.test(value.hashKey))) {
     problems.push({ path: keyPath(path, 'hashKey'), message: got(value.hashKey, '"remote-addr", "header:NAME", "query:NAME" or "cookie:NAME"') })
+  } else if (value.hashKey !== undefined && value.balance !== 'hash') {
+    problems.push({ path: keyPath(path, 'hashKey'), message: `is only used with "balance": "hash" (balance here is ${JSON.stringify(value.balance ?? 'round-robin')})` })
   }
-  if (value.keepalive !== undefined) checkInteger(value.keepalive, keyPath(path, 'keepalive'), 0, INT_MAX, problems)
+  if (value.keepalive !== undefined) checkInteger(value.keepalive, keyPath(path, 'keepalive'), 0, 100_000, problems)
   const serversPath = keyPath(path, 'servers')
   if (value.servers === undefined) {
     problems.push({ path: serversPath, message: 'is required: a non-empty array of server URLs or { url, weight, ... } objects' })
   } else if (!Array.isArray(value.servers) || value.servers.length === 0) {
     problems.push({ path: serversPath, message: got(value.servers, 'a non-empty array of server URLs or { url, weight, ... } objects') })
   } else {
-    value.servers.forEach((server, i) => checkServer(server, indexPath(serversPath, i), problems))
+    checkServers(value.servers, serversPath, problems)
   }
 }
 
@@ -91,13 +112,18 @@ export function checkUpstreams (value: unknown, problems: Problems): string[] {
 const PATH_ALLOWED = 'a path starting with "/", either literal ("/ws") or a prefix ending in "/*" ("/chat/*")'
 
 function checkRoutePath (value: unknown, path: string, problems: Problems): string | undefined {
-  if (typeof value !== 'string' || !value.startsWith('/') || /\s/.test(value)) {
+  if (typeof value !== 'string' || !value.startsWith('/')) {
     problems.push({ path, message: got(value, PATH_ALLOWED) })
     return undefined
   }
-  const star = value.indexOf('*')
-  if (star !== -1 && !(star === value.length - 1 && value.endsWith('/*'))) {
+  const body = value.endsWith('/*') ? value.slice(0, -1) : value
+  if (body.includes('*')) {
     problems.push({ path, message: got(value, `${PATH_ALLOWED}; "*" is only allowed as the final "/*"`) })
+    return undefined
+  }
+  const bad = [':', '?', '#'].find(c => body.includes(c))
+  if (bad !== undefined) {
+    problems.push({ path, message: got(value, `${PATH_ALLOWED}, without "${bad}" (no parameters, query or fragment)`) })
     return undefined
   }
   return value
@@ -118,7 +144,10 @@ function checkRoute (value: unknown, path: string, upstreamNames: string[], prob
   }
   if (value.mode !== undefined) checkEnum(value.mode, keyPath(path, 'mode'), ['tunnel'], problems)
   for (const key of ROUTE_DURATIONS) {
-    if (value[key] !== undefined) checkDuration(value[key], keyPath(path, key), problems)
+    if (value[key] === undefined) continue
+    const ms = checkDuration(value[key], keyPath(path, key), problems)
+    // A zero connect or handshake timeout would fail every attempt at once.
+    if (ms === 0 && (key === 'connectTimeout' || key === 'handshakeTimeout')) problems.push({ path: keyPath(path, key), message: got(value[key], 'a duration above 0') })
   }
   for (const key of ROUTE_BOOLEANS) {
     if (value[key] !== undefined) checkBoolean(value[key], keyPath(path, key), problems)
@@ -148,8 +177,8 @@ export function checkRoutes (value: unknown, upstreamNames: string[], problems: 
 export function checkLimits (value: unknown, problems: Problems): LimitsOptions {
   if (value === undefined) return {}
   if (!checkObject(value, 'limits', LIMIT_KEYS, problems)) return {}
-  if (value.maxConnections !== undefined) checkInteger(value.maxConnections, 'limits.maxConnections', 0, INT_MAX, problems)
-  if (value.maxConnectionsPerIp !== undefined) checkInteger(value.maxConnectionsPerIp, 'limits.maxConnectionsPerIp', 0, INT_MAX, problems)
-  if (value.maxUrlLength !== undefined) checkInteger(value.maxUrlLength, 'limits.maxUrlLength', 1, INT_MAX, problems)
+  if (value.maxConnections !== undefined) checkInteger(value.maxConnections, 'limits.maxConnections', 0, COUNT_MAX, problems)
+  if (value.maxConnectionsPerIp !== undefined) checkInteger(value.maxConnectionsPerIp, 'limits.maxConnectionsPerIp', 0, COUNT_MAX, problems)
+  if (value.maxUrlLength !== undefined) checkInteger(value.maxUrlLength, 'limits.maxUrlLength', 16, 1_048_576, problems)
   return value as LimitsOptions
 }

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os'
 import { dirname } from 'node:path'
 import type { RouteOptions, UpstreamOptions } from '../plugin/options-types.js'
+import { resolveOptions } from '../plugin/options-validate.js'
 import type { ClusterConfig, LogOptions } from './config-types.js'
 import {
   checkBoolean, checkDuration, checkEnum, checkObject, checkPort, checkReadableFile, checkString,
@@ -86,6 +87,25 @@ function checkLog (value: unknown, problems: Problems): ClusterConfig['log'] {
   return log
 }
 
+const PLUGIN_ERROR_RE = /^Invalid option (\S+): ([\s\S]*)$/
+
+/**
+ * Runs the plugin's own validator over the part of the config it receives,
+ * so `check` can never pass a config that the workers' plugin registration
+ * would refuse, even if the two validators drift apart. It throws at the
+ * first problem, so it only runs once the structural checks found none.
+ */
+function pluginProblems (input: Record<string, unknown>): ConfigProblem[] {
+  try {
+    resolveOptions({ upstreams: input.upstreams, routes: input.routes, ...(input.limits === undefined ? {} : { limits: input.limits }) })
+    return []
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'WS_CLUSTER_INVALID_OPTION') throw err
+    const match = PLUGIN_ERROR_RE.exec((err as Error).message)
+    return [match === null ? { path: '(plugin)', message: (err as Error).message } : { path: match[1], message: match[2] }]
+  }
+}
+
 /**
  * Checks that the listener and the admin listener do not collide; run again
  * after env/flag overrides, since those can create the collision.
@@ -126,6 +146,8 @@ export function validateConfig (input: unknown, file: string | null): { config: 
   if (problems.length > 0 || workers === undefined || shutdownTimeout === undefined || app === undefined) {
     return { config: null, problems }
   }
+  const rejected = pluginProblems(input)
+  if (rejected.length > 0) return { config: null, problems: rejected }
   const config: ClusterConfig = {
     upstreams: input.upstreams as Record<string, UpstreamOptions>,
     routes: input.routes as RouteOptions[],

@@ -193,3 +193,30 @@ test('config: admin false disables the admin listener; an admin port equal to th
   const trusted = validateConfig({ ...MINIMAL, listen: { proxyProtocol: true, trustedProxies: ['10.0.0.0/8'] } }, null).config
   assert.deepEqual(trusted?.listen.trustedProxies, ['10.0.0.0/8'])
 })
+
+test('config: the same group and route rules as the plugin (hashKey, duplicate servers, standby-only groups, path syntax, zero timeouts)', () => {
+  const problems = problemsOf({
+    upstreams: {
+      a: { balance: 'least-conn', hashKey: 'header:x-user', servers: ['http://127.0.0.1:9001', 'http://127.0.0.1:9001/other'] },
+      b: { servers: [{ url: 'http://127.0.0.1:9002', backup: true }, { url: 'http://127.0.0.1:9003', down: true }] },
+      c: { hashKey: 'cookie:sid', servers: ['http://127.0.0.1:9004'] }
+    },
+    routes: [
+      { path: '/users/:id', upstream: 'a' },
+      { path: '/ws?x=1', upstream: 'a' },
+      { path: '/ws', upstream: 'b', connectTimeout: 0, handshakeTimeout: '0s', idleTimeout: 0 }
+    ],
+    limits: { maxUrlLength: 15 }
+  })
+  assert.deepEqual(problems, [
+    { path: 'upstreams.a.hashKey', message: 'is only used with "balance": "hash" (balance here is "least-conn")' },
+    { path: 'upstreams.a.servers[1]', message: 'http://127.0.0.1:9001 is already listed as upstreams.a.servers[0]; list each server once per group' },
+    { path: 'upstreams.b.servers', message: 'every server is backup or down; at least one must take traffic' },
+    { path: 'upstreams.c.hashKey', message: 'is only used with "balance": "hash" (balance here is "round-robin")' },
+    { path: 'routes[0].path', message: 'got "/users/:id"; allowed: a path starting with "/", either literal ("/ws") or a prefix ending in "/*" ("/chat/*"), without ":" (no parameters, query or fragment)' },
+    { path: 'routes[1].path', message: 'got "/ws?x=1"; allowed: a path starting with "/", either literal ("/ws") or a prefix ending in "/*" ("/chat/*"), without "?" (no parameters, query or fragment)' },
+    { path: 'routes[2].connectTimeout', message: 'got 0; allowed: a duration above 0' },
+    { path: 'routes[2].handshakeTimeout', message: 'got "0s"; allowed: a duration above 0' },
+    { path: 'limits.maxUrlLength', message: 'got 15; allowed: an integer from 16 to 1048576' }
+  ])
+})
