@@ -1,5 +1,5 @@
 import { once } from 'node:events'
-import type { IncomingMessage } from 'node:http'
+import { request as httpRequest, type IncomingMessage } from 'node:http'
 import { spawn } from 'node:child_process'
 import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net'
 import { Writable } from 'node:stream'
@@ -72,31 +72,61 @@ export async function startProxy (options: WsProxyOptions, extra: StartProxyOpti
   }
 }
 
-/** Opens a real `ws` client and resolves once it is open; rejects with the unexpected status if refused. */
+/** Opens a real `ws` client and resolves once it is open; rejects with the unexpected status (and body) if refused. */
 export async function openWs (url: string, options: ClientOptions = {}): Promise<WebSocket> {
+  return (await openWsWithHeaders(url, options)).ws
+}
+
+/** Like {@link openWs}, also giving the headers of the 101 the client got (`x-backend` names the echo backend). */
+export async function openWsWithHeaders (url: string, options: ClientOptions = {}): Promise<{ ws: WebSocket, headers: IncomingMessage['headers'] }> {
   const ws = new WebSocket(url, options)
-  return await new Promise<WebSocket>((resolve, reject) => {
-    ws.once('open', () => resolve(ws))
+  return await new Promise((resolve, reject) => {
+    let headers: IncomingMessage['headers'] = {}
+    ws.once('upgrade', (res: IncomingMessage) => { headers = res.headers })
+    ws.once('open', () => resolve({ ws, headers }))
     ws.once('unexpected-response', (_req, res: IncomingMessage) => {
-      res.resume()
-      ws.terminate()
-      reject(Object.assign(new Error(`unexpected response ${String(res.statusCode)}`), { statusCode: res.statusCode, headers: res.headers }))
+      const chunks: Buffer[] = []
+      res.on('data', (chunk: Buffer) => chunks.push(chunk))
+      res.on('error', () => {})
+      res.on('close', () => {
+        ws.terminate()
+        const body = Buffer.concat(chunks).toString('utf8')
+        reject(Object.assign(new Error(`unexpected response ${String(res.statusCode)}: ${body}`), { statusCode: res.statusCode, headers: res.headers, body }))
+      })
     })
     ws.once('error', reject)
   })
 }
 
-/** The HTTP status a refused WebSocket handshake got (throws if the handshake succeeded). */
-export async function upgradeStatus (url: string, options: ClientOptions = {}): Promise<number> {
+/** The backend name (`x-backend` of the 101) a new WebSocket reached; the socket is kept open and returned. */
+export async function openOn (url: string, options: ClientOptions = {}): Promise<{ ws: WebSocket, backend: string }> {
+  const { ws, headers } = await openWsWithHeaders(url, options)
+  return { ws, backend: String(headers['x-backend']) }
+}
+
+/** The backend name a WebSocket reached; the socket is closed again before returning. */
+export async function backendFor (url: string, options: ClientOptions = {}): Promise<string> {
+  const { ws, backend } = await openOn(url, options)
+  await closeWs(ws)
+  return backend
+}
+
+/** The HTTP status and body a refused WebSocket handshake got (throws if the handshake succeeded). */
+export async function refusal (url: string, options: ClientOptions = {}): Promise<{ status: number, body: string }> {
   try {
     const ws = await openWs(url, options)
     ws.terminate()
   } catch (err) {
-    const status = (err as { statusCode?: number }).statusCode
-    if (status !== undefined) return status
+    const { statusCode, body } = err as { statusCode?: number, body?: string }
+    if (statusCode !== undefined) return { status: statusCode, body: body ?? '' }
     throw err
   }
   throw new Error(`upgrade to ${url} succeeded`)
+}
+
+/** The HTTP status a refused WebSocket handshake got (throws if the handshake succeeded). */
+export async function upgradeStatus (url: string, options: ClientOptions = {}): Promise<number> {
+  return (await refusal(url, options)).status
 }
 
 /** Sends one message and waits for the next message back. */
@@ -235,4 +265,28 @@ export async function startSilentUpstream (): Promise<StandInUpstream & { accept
       await new Promise(resolve => server.close(resolve))
     }
   }
+}
+
+/** A 127.0.0.1 URL where nothing listens (connects are refused): a port that was free a moment ago. */
+export async function refusedUrl (): Promise<string> {
+  const server = createNetServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const port = (server.address() as AddressInfo).port
+  await new Promise(resolve => server.close(resolve))
+  return `http://127.0.0.1:${port}`
+}
+
+/** One plain HTTP GET on its own connection (no client pool, so no socket outlives the test). */
+export async function httpGet (url: string, options: { headers?: Record<string, string>, localAddress?: string } = {}): Promise<{ status: number, headers: IncomingMessage['headers'], body: string }> {
+  return await new Promise((resolve, reject) => {
+    const req = httpRequest(url, { agent: false, headers: options.headers, localAddress: options.localAddress }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (chunk: Buffer) => chunks.push(chunk))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end()
+  })
 }
