@@ -76,7 +76,8 @@ function parseV1 (buf: Buffer): ParseResult {
   if (family !== 'TCP4' && family !== 'TCP6') return invalid(`v1 header: unknown protocol ${JSON.stringify(family ?? '')}; allowed: TCP4, TCP6, UNKNOWN`)
   if (parts.length !== 6) return invalid(`v1 header: expected "PROXY ${family} SRC DST SPORT DPORT", got ${JSON.stringify(line)}`)
   const [, , src, dst, sport, dport] = parts
-  const isFamily = family === 'TCP4' ? isIPv4 : isIPv6
+  // A zone id (`fe80::1%eth0`) names an interface of the sender, meaningless here.
+  const isFamily = family === 'TCP4' ? isIPv4 : (a: string) => isIPv6(a) && !a.includes('%')
   if (!isFamily(src)) return invalid(`v1 header: source ${JSON.stringify(src)} is not an ${family === 'TCP4' ? 'IPv4' : 'IPv6'} address`)
   if (!isFamily(dst)) return invalid(`v1 header: destination ${JSON.stringify(dst)} is not an ${family === 'TCP4' ? 'IPv4' : 'IPv6'} address`)
   const sourcePort = parsePort(sport)

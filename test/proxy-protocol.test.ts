@@ -124,6 +124,7 @@ test('R32 PROXY v1 malformed lines are invalid with a reason', () => {
     ['PROXY TCP4 192.0.2.1 ::1 1 2\r\n', /destination "::1" is not an IPv4/],
     ['PROXY TCP6 192.0.2.1 ::1 1 2\r\n', /source "192.0.2.1" is not an IPv6/],
     ['PROXY TCP4 01.2.3.4 127.0.0.1 1 2\r\n', /not an IPv4/],
+    ['PROXY TCP6 fe80::1%eth0 ::1 1 2\r\n', /source "fe80::1%eth0" is not an IPv6/],
     ['PROXY TCP4 192.0.2.1 127.0.0.1 1\r\n', /expected "PROXY TCP4 SRC DST SPORT DPORT"/],
     ['PROXY TCP4 192.0.2.1 127.0.0.1 1 2 3\r\n', /expected/],
     ['PROXY  TCP4 192.0.2.1 127.0.0.1 1 2\r\n', /unknown protocol ""/],
