@@ -74,7 +74,9 @@ export async function registerHttpPassthrough (
         rewriteRequestHeaders: (request, headers) => {
           const target = (request as TargetedRequest)[kTarget] as { server: UpstreamServer }
           const out: Record<string, string | string[] | undefined> = { ...headers }
-          if (!config.preserveHost) out.host = upstreamHostHeader(target.server.config)
+          // reply-from has already replaced Host with the upstream's; R31 wants the client's by default.
+          const clientHost = request.headers.host
+          out.host = config.preserveHost && clientHost !== undefined ? clientHost : upstreamHostHeader(target.server.config)
           if (config.forwardedHeaders) {
             const encrypted = (request.raw.socket as TLSSocket).encrypted === true
             const raw = request.raw as IncomingMessage
