@@ -198,8 +198,8 @@ export function upgradeHead (path: string, extraHeaders: string[] = [], host = '
 }
 
 /** Connects a raw socket and waits for the connection. */
-export async function rawConnect (port: number): Promise<Socket> {
-  const socket = connect({ port, host: '127.0.0.1' })
+export async function rawConnect (port: number, localAddress?: string): Promise<Socket> {
+  const socket = connect({ port, host: '127.0.0.1', localAddress })
   socket.on('error', () => {})
   await once(socket, 'connect')
   return socket
