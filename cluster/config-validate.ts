@@ -73,6 +73,10 @@ function checkAdmin (value: unknown, problems: Problems): ClusterConfig['admin']
   const admin: { port: number, host: string } = { port: DEFAULTS.adminPort, host: DEFAULTS.adminHost }
   if (value === false) return null
   if (value === undefined) return admin
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    problems.push({ path: 'admin', message: got(value, 'an object { "port", "host" }, or false to turn the admin listener off') })
+    return admin
+  }
   if (!checkObject(value, 'admin', ADMIN_KEYS, problems)) return admin
   if (value.port !== undefined) admin.port = checkPort(value.port, 'admin.port', problems) ?? admin.port
   if (value.host !== undefined) admin.host = checkString(value.host, 'admin.host', 'an IP address or host name to bind', problems) ?? admin.host
@@ -140,7 +144,7 @@ export function validateConfig (input: unknown, file: string | null): { config: 
   const workers = input.workers === undefined ? availableParallelism() : checkWorkers(input.workers, 'workers', problems)
   const limits = checkLimits(input.limits, problems)
   const admin = checkAdmin(input.admin, problems)
-  const shutdownTimeout = checkDuration(input.shutdownTimeout ?? DEFAULTS.shutdownTimeout, 'shutdownTimeout', problems)
+  const shutdownTimeout = checkDuration(input.shutdownTimeout === undefined ? DEFAULTS.shutdownTimeout : input.shutdownTimeout, 'shutdownTimeout', problems)
   const log = checkLog(input.log, problems)
   const app = input.app === undefined ? null : checkReadableFile(input.app, 'app', baseDir, problems)
   if (problems.length > 0 || workers === undefined || shutdownTimeout === undefined || app === undefined) {

@@ -185,6 +185,10 @@ test('config: required parts, empty groups and non-object roots are problems', (
 
 test('config: admin false disables the admin listener; an admin port equal to the listen port is refused', () => {
   assert.equal(validateConfig({ ...MINIMAL, admin: false }, null).config?.admin, null)
+  assert.deepEqual(problemsOf({ ...MINIMAL, admin: true, shutdownTimeout: null }), [
+    { path: 'admin', message: 'got true; allowed: an object { "port", "host" }, or false to turn the admin listener off' },
+    { path: 'shutdownTimeout', message: 'got null; allowed: a non-negative number of milliseconds or a string like "500ms", "60s", "5m", "1h", "7d"' }
+  ])
   assert.deepEqual(problemsOf({ ...MINIMAL, listen: { port: 9090 } }), [
     { path: 'admin.port', message: '9090 is also listen.port; the admin listener needs its own port (or "admin": false)' }
   ])
