@@ -9,23 +9,32 @@ export interface TlsOptions {
 
 /** Where the cluster accepts client connections (nginx `listen`). */
 export interface ListenOptions {
+  /** Default 8080; 0 lets the OS pick a free port. */
   port?: number
+  /** Default `'0.0.0.0'`. */
   host?: string
   tls?: TlsOptions
   /** Expect a PROXY protocol v1/v2 header on every connection (nginx `listen ... proxy_protocol`). */
   proxyProtocol?: boolean
-  /** Peers whose PROXY header is believed (nginx `set_real_ip_from`): addresses or CIDR ranges. */
+  /**
+   * Peers whose PROXY header is believed (nginx `set_real_ip_from`): addresses or CIDR ranges.
+   * Default `[]`; with `proxyProtocol` on and no list, only loopback (`127.0.0.0/8`, `::1`) is trusted.
+   */
   trustedProxies?: string[]
 }
 
 /** The admin listener of the primary: /livez, /readyz, /status, /metrics. */
 export interface AdminOptions {
+  /** Default 9090. */
   port?: number
+  /** Default `'127.0.0.1'`: the admin endpoints are not meant for the internet. */
   host?: string
 }
 
 export interface LogOptions {
+  /** Default `'info'`. */
   level?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  /** Human-readable instead of NDJSON. Default false. */
   pretty?: boolean
 }
 
@@ -34,10 +43,12 @@ export interface ClusterConfigInput {
   upstreams: Record<string, UpstreamOptions>
   routes: RouteOptions[]
   listen?: ListenOptions
-  /** `'auto'` = os.availableParallelism() (nginx `worker_processes auto`), or a count. */
+  /** `'auto'` (default) = os.availableParallelism() (nginx `worker_processes auto`), or a count from 1 to 1024. */
   workers?: 'auto' | number
   limits?: LimitsOptions
+  /** `false` turns the admin listener off. */
   admin?: AdminOptions | false
+  /** How long open connections may drain on stop and reload. Default `'30s'`. */
   shutdownTimeout?: Duration
   log?: LogOptions
   /** Path (relative to the config file) of a Fastify plugin registered in every worker. */
