@@ -88,6 +88,10 @@ export interface RawExchange {
   headers: Record<string, string>
   /** Bytes read after the head, in arrival order (the test decides when to look). */
   received: Buffer[]
+  /** Total length of `received`. */
+  byteCount: number
+  /** The peer's FIN arrived. */
+  ended: boolean
 }
 
 /** A TCP server that parses nothing but the request head and lets the test write the exact answer bytes. */
@@ -117,9 +121,11 @@ export async function startRawBackend (answer: (exchange: RawExchange) => void):
     socket.on('error', () => socket.destroy())
     let pending = Buffer.alloc(0)
     let exchange: RawExchange | null = null
+    socket.on('end', () => { if (exchange !== null) exchange.ended = true })
     socket.on('data', (chunk: Buffer) => {
       if (exchange !== null) {
         exchange.received.push(chunk)
+        exchange.byteCount += chunk.length
         return
       }
       pending = Buffer.concat([pending, chunk])
@@ -131,9 +137,10 @@ export async function startRawBackend (answer: (exchange: RawExchange) => void):
         const colon = line.indexOf(':')
         if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim()
       }
-      exchange = { socket, head, headers, received: [] }
+      exchange = { socket, head, headers, received: [], byteCount: 0, ended: false }
       const rest = pending.subarray(end + 4)
       if (rest.length > 0) exchange.received.push(rest)
+      exchange.byteCount = rest.length
       exchanges.push(exchange)
       answer(exchange)
     })

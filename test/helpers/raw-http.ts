@@ -119,12 +119,17 @@ function frame (opcode: number, payload: Buffer, fin: boolean, mask: Buffer | nu
 export class RawClient {
   readonly socket: Socket
   private chunks: Buffer[] = []
+  /** Bytes received so far, cheap to poll while megabytes arrive. */
+  byteCount = 0
   ended = false
   closed = false
 
   private constructor (socket: Socket) {
     this.socket = socket
-    socket.on('data', (chunk: Buffer) => this.chunks.push(chunk))
+    socket.on('data', (chunk: Buffer) => {
+      this.chunks.push(chunk)
+      this.byteCount += chunk.length
+    })
     socket.on('end', () => { this.ended = true })
     socket.on('close', () => { this.closed = true })
     socket.on('error', () => {})
@@ -160,6 +165,15 @@ export class RawClient {
   async head (timeoutMs = 5000): Promise<ResponseHead> {
     await this.waitFor(bytes => bytes.includes('\r\n\r\n'), 'a response head', timeoutMs)
     return parseResponseHead(this.received) as ResponseHead
+  }
+
+  /** Waits until at least `count` bytes arrived (without copying them on every poll). */
+  async waitForBytes (count: number, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    while (this.byteCount < count) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${count} bytes; got ${this.byteCount}`)
+      await new Promise(resolve => setTimeout(resolve, 5))
+    }
   }
 
   /** Resolves with everything received once the server closed the connection. */

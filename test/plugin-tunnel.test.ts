@@ -1,0 +1,192 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { WebSocket, type RawData } from 'ws'
+import { startRawBackend } from './helpers/backends.js'
+import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
+import { startProxyFixture } from './helpers/proxy-fixture.js'
+import { acceptFor, clientFrame, RawClient, requestHead, serverFrame } from './helpers/raw-http.js'
+
+// Tunnel lines R9-R13: bytes after the 101 cross unchanged, in order, and
+// the WebSocket protocol stays end to end (the proxy never parses frames).
+
+const SWITCH = (key: string): string =>
+  `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptFor(key)}\r\n\r\n`
+
+/** A message as a client or backend received it. */
+interface Message { data: Buffer, binary: boolean }
+
+function collect (ws: WebSocket): Message[] {
+  const messages: Message[] = []
+  ws.on('message', (data: RawData, binary: boolean) => messages.push({ data: data as Buffer, binary }))
+  return messages
+}
+
+async function until (predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 5))
+  }
+}
+
+async function openWs (url: string, protocols: string[] = [], options = {}): Promise<WebSocket> {
+  const ws = new WebSocket(url, protocols, options)
+  ws.on('error', () => {})
+  await once(ws, 'open')
+  return ws
+}
+
+async function closeWs (ws: WebSocket): Promise<void> {
+  if (ws.readyState === WebSocket.CLOSED) return
+  const closed = once(ws, 'close')
+  ws.close(1000)
+  await closed
+}
+
+test('R9 client frames in the same write as the handshake reach the upstream only after its 101, in order', async () => {
+  const baseline = openFdCount()
+  let earlyBytes = -1
+  const upstream = await startRawBackend((exchange) => {
+    // Give bytes the proxy might wrongly send with the request time to arrive before we answer.
+    setTimeout(() => {
+      earlyBytes = exchange.byteCount
+      exchange.socket.write(SWITCH(exchange.headers['sec-websocket-key']))
+    }, 50)
+  })
+  const proxy = await startProxyFixture({ backends: 0, servers: [upstream.url] })
+  const frames = Buffer.concat([
+    clientFrame(1, Buffer.from('first')),
+    clientFrame(2, Buffer.from([0, 1, 2, 254, 255])),
+    clientFrame(1, Buffer.from('third'))
+  ])
+  const client = await RawClient.open(proxy.port)
+  try {
+    client.write(Buffer.concat([Buffer.from(requestHead(), 'latin1'), frames]))
+    assert.equal((await client.head()).statusCode, 101)
+    const seen = upstream.exchanges[0]
+    await until(() => seen.byteCount >= frames.length, 'the early frames at the upstream')
+    assert.equal(earlyBytes, 0, 'no client byte reached the upstream before its 101')
+    assert.deepEqual(Buffer.concat(seen.received), frames)
+  } finally {
+    await client.destroy()
+    await proxy.close()
+    await upstream.close()
+  }
+  await assertNoFdLeak(baseline)
+})
+
+test('R9 early client frames are echoed by a real ws backend in order', async () => {
+  const baseline = openFdCount()
+  const proxy = await startProxyFixture()
+  const client = await RawClient.open(proxy.port)
+  try {
+    const payloads = ['one', 'two', 'three'].map(text => Buffer.from(text))
+    client.write(Buffer.concat([Buffer.from(requestHead(), 'latin1'), ...payloads.map(p => clientFrame(1, p))]))
+    const head = await client.head()
+    assert.equal(head.statusCode, 101)
+    const expected = Buffer.concat(payloads.map(p => serverFrame(1, p)))
+    await client.waitFor(bytes => bytes.length >= head.length + expected.length, 'the echoed frames')
+    assert.deepEqual(client.received.subarray(head.length), expected)
+  } finally {
+    await client.destroy()
+    await proxy.close()
+  }
+  await assertNoFdLeak(baseline)
+})
+
+test('R10 upstream frames in the same packet as its 101 reach the client in order, raw and through a ws client', async () => {
+  const baseline = openFdCount()
+  const after = Buffer.concat([serverFrame(1, Buffer.from('hello right after the 101')), serverFrame(2, Buffer.from([9, 8, 7]))])
+  const upstream = await startRawBackend(({ socket, headers }) => {
+    socket.write(Buffer.concat([Buffer.from(SWITCH(headers['sec-websocket-key']), 'latin1'), after]))
+  })
+  const proxy = await startProxyFixture({ backends: 0, servers: [upstream.url] })
+  const client = await RawClient.open(proxy.port)
+  try {
+    client.write(requestHead())
+    const head = await client.head()
+    assert.equal(head.statusCode, 101)
+    await client.waitFor(bytes => bytes.length >= head.length + after.length, 'the frames after the 101')
+    assert.deepEqual(client.received.subarray(head.length), after)
+
+    const ws = new WebSocket(proxy.wsUrl)
+    ws.on('error', () => {})
+    const messages = collect(ws)
+    await until(() => messages.length === 2, 'two messages at the ws client')
+    assert.deepEqual(messages, [
+      { data: Buffer.from('hello right after the 101'), binary: false },
+      { data: Buffer.from([9, 8, 7]), binary: true }
+    ])
+    ws.terminate()
+    await once(ws, 'close')
+  } finally {
+    await client.destroy()
+    await proxy.close()
+    await upstream.close()
+  }
+  await assertNoFdLeak(baseline)
+})
+
+function bigFrame (i: number): Buffer {
+  // ~48 KiB with a pattern that differs per frame, so a swap or a splice shows.
+  const size = 48 * 1024 + i * 7
+  const buf = Buffer.alloc(size)
+  for (let j = 0; j < size; j++) buf[j] = (j * 31 + i * 17) & 0xff
+  return buf
+}
+
+test('R11 10 back-to-back ~48 KiB frames interleaved with small ones cross intact and in order both ways; a 16 MiB message passes unchanged', async () => {
+  const baseline = openFdCount()
+  const atBackend: Message[] = []
+  const proxy = await startProxyFixture({
+    backends: [{
+      name: 'r11',
+      echo: false,
+      onConnection: (ws) => {
+        ws.on('message', (data: RawData, binary: boolean) => {
+          atBackend.push({ data: data as Buffer, binary })
+          if (!binary && String(data) === 'burst') {
+            for (let i = 0; i < 10; i++) {
+              ws.send(bigFrame(100 + i))
+              ws.send(`upstream small ${i}`)
+            }
+          } else {
+            ws.send(data as Buffer, { binary })
+          }
+        })
+      }
+    }]
+  })
+  const ws = await openWs(proxy.wsUrl, [], { maxPayload: 64 * 1024 * 1024 })
+  try {
+    const received = collect(ws)
+    const sent: Message[] = []
+    for (let i = 0; i < 10; i++) {
+      sent.push({ data: bigFrame(i), binary: true }, { data: Buffer.from(`client small ${i}`), binary: false })
+    }
+    for (const message of sent) ws.send(message.data, { binary: message.binary })
+    await until(() => received.length === sent.length, 'all 20 echoes')
+    assert.deepEqual(atBackend, sent, 'client to upstream, in order')
+    assert.deepEqual(received, sent, 'upstream to client, in order')
+
+    ws.send('burst')
+    await until(() => received.length === sent.length + 20, 'the upstream burst')
+    const burst: Message[] = []
+    for (let i = 0; i < 10; i++) {
+      burst.push({ data: bigFrame(100 + i), binary: true }, { data: Buffer.from(`upstream small ${i}`), binary: false })
+    }
+    assert.deepEqual(received.slice(sent.length), burst)
+
+    const huge = Buffer.alloc(16 * 1024 * 1024)
+    for (let j = 0; j < huge.length; j += 4) huge.writeUInt32LE((j * 2654435761) >>> 0, j)
+    const echoed = once(ws, 'message')
+    ws.send(huge)
+    const [data] = await echoed
+    assert.ok(huge.equals(data as Buffer), 'the 16 MiB message came back unchanged')
+  } finally {
+    await closeWs(ws)
+    await proxy.close()
+  }
+  await assertNoFdLeak(baseline)
+})
