@@ -3,7 +3,7 @@ import { Agent as HttpsAgent } from 'node:https'
 import type { IncomingMessage } from 'node:http'
 import type { TLSSocket } from 'node:tls'
 import httpProxy from '@fastify/http-proxy'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import { clientAddressOf } from './client-address.js'
 import { NoLiveUpstreamError, UpstreamConnectError, UpstreamHandshakeTimeoutError } from './errors.js'
 import { forwardedValues } from './forwarded-headers.js'
@@ -44,11 +44,13 @@ function release (request: TargetedRequest, group: UpstreamGroup): void {
  * encapsulated scope so its hooks and reply decorators stay there.
  */
 export async function registerHttpPassthrough (
-  fastify: FastifyInstance, route: RouteRuntime, agents: ReturnType<typeof createGroupAgents>
+  fastify: FastifyInstance, route: RouteRuntime, agents: ReturnType<typeof createGroupAgents>,
+  shapeHook: onRequestAsyncHookHandler
 ): Promise<void> {
   const { config, group } = route
   const prefix = config.prefix === null ? config.path : config.prefix.slice(0, -1)
   await fastify.register(async (scope) => {
+    scope.addHook('onRequest', shapeHook)
     scope.addHook('preHandler', async (request: TargetedRequest, reply: FastifyReply) => {
       const clientAddress = clientAddressOf(request.raw.socket)
       const server = group.pick({ clientAddress, hashKey: hashKeyOf(group.config.hashKey, request.raw, clientAddress) }, new Set())

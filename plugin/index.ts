@@ -6,7 +6,7 @@ import type { WsProxyOptions } from './options-types.js'
 import { resolveOptions } from './options-validate.js'
 import { kUpgradeClaim, ProxyRuntime, type UpgradeClaim } from './proxy-runtime.js'
 import type { WsProxyStats } from './proxy-stats.js'
-import { refuseBadRequestShape } from './request-shape.js'
+import { requestShapeHook } from './request-shape.js'
 import { installUpgradeDispatcher } from './upgrade-dispatch.js'
 import { proxyUpgrade } from './upgrade-proxy.js'
 
@@ -69,25 +69,23 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
   fastify.server.on('secureConnection', onConnection)
   fastify.addHook('onRequest', async () => { runtime.counters.requests++ })
 
+  const shapeHook = requestShapeHook(options.limits.maxUrlLength)
   for (const route of runtime.routes) {
     const { config } = route
-    const maxUrlLength = options.limits.maxUrlLength
     fastify.route({
       method: 'GET',
       url: config.path,
       constraints: { [CONSTRAINT]: 'claimed' },
-      onRequest: async (request: FastifyRequest, reply: FastifyReply) => {
-        refuseBadRequestShape(request, reply, maxUrlLength)
-      },
+      onRequest: shapeHook,
       handler: async (request: FastifyRequest, reply: FastifyReply) => {
         const claim = (request.raw as ClaimedRequest)[kUpgradeClaim] as UpgradeClaim
         await proxyUpgrade(runtime, claim, request, reply)
       }
     })
     if (config.http) {
-      await registerHttpPassthrough(fastify, route, agents.get(config.upstream) as ReturnType<typeof createGroupAgents>)
+      await registerHttpPassthrough(fastify, route, agents.get(config.upstream) as ReturnType<typeof createGroupAgents>, shapeHook)
     } else {
-      fastify.get(config.path, async (_request, reply) => {
+      fastify.get(config.path, { onRequest: shapeHook }, async (_request, reply) => {
         // nginx would pass a plain request on; a WebSocket-only route says what it expects instead.
         return reply.code(426).header('Upgrade', 'websocket').header('Connection', 'Upgrade')
           .send({ statusCode: 426, error: 'Upgrade Required', message: `${config.path} only accepts WebSocket upgrades` })

@@ -1,23 +1,48 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { countHeader } from './hop-by-hop.js'
 
+type ShapeHook = (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined>
+
 /**
- * R36/R37 checks Node's parser leaves to the application: a request target
- * longer than `maxUrlLength` gets 414, and a request carrying Host twice
- * gets 400 (two hosts make routing and X-Forwarded-Host ambiguous).
- * Returns true when the request was answered.
+ * R36/R37 checks Node's parser leaves to the application, in the order a
+ * server would meet the problems: a version other than HTTP/1.x gets 505
+ * (llhttp accepts "HTTP/2.0" in an HTTP/1 request line), a request target
+ * longer than `maxUrlLength` gets 414, an HTTP/1.1 request without Host gets
+ * 400 (Node only enforces that for requests it does not hand to 'upgrade'),
+ * and a request carrying Host twice gets 400 (two hosts make routing and
+ * X-Forwarded-Host ambiguous). Returns true when the request was answered.
  */
 export function refuseBadRequestShape (request: FastifyRequest, reply: FastifyReply, maxUrlLength: number): boolean {
-  const url = request.raw.url ?? ''
+  const raw = request.raw
+  if (raw.httpVersionMajor !== 1) {
+    request.log.info({ httpVersion: raw.httpVersion }, 'request refused: unsupported HTTP version')
+    reply.code(505).send(new Error(`HTTP/${raw.httpVersion} is not supported; use HTTP/1.1`))
+    return true
+  }
+  const url = raw.url ?? ''
   if (url.length > maxUrlLength) {
     request.log.info({ urlLength: url.length, maxUrlLength }, 'request refused: URI too long')
     reply.code(414).send(new Error(`Request target is ${url.length} bytes; at most ${maxUrlLength} are accepted`))
     return true
   }
-  if (countHeader(request.raw.rawHeaders, 'host') > 1) {
+  const hosts = countHeader(raw.rawHeaders, 'host')
+  if (hosts === 0 && raw.httpVersionMinor >= 1) {
+    request.log.info('request refused: HTTP/1.1 without Host')
+    reply.code(400).send(new Error('An HTTP/1.1 request needs a Host header'))
+    return true
+  }
+  if (hosts > 1) {
     request.log.info('request refused: several Host headers')
     reply.code(400).send(new Error('Several Host headers'))
     return true
   }
   return false
+}
+
+/** {@link refuseBadRequestShape} as an onRequest hook for every route the plugin owns (upgrade, 426, passthrough). */
+export function requestShapeHook (maxUrlLength: number): ShapeHook {
+  return async (request, reply) => {
+    // Returning the reply tells Fastify the request was answered here.
+    return refuseBadRequestShape(request, reply, maxUrlLength) ? reply : undefined
+  }
 }
