@@ -74,6 +74,8 @@ export function clusterConfig (listenPort: number, backendPort: number, workers:
     listen: { port: listenPort, host: '127.0.0.1' },
     admin: false,
     workers,
+    // The bench closes its connections before stopping, so a long drain would only slow the run down.
+    shutdownTimeout: '2s',
     log: { level: 'warn' }
   }, null, 2)
 }

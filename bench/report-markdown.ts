@@ -17,6 +17,7 @@ export interface RunReport {
   summary: Summary
   clientComparison: { rawClientCpuUs: number | null, wsClientCpuUs: number | null, cheaper: string } | null
   headlineSpecs: { c1: string, c50: string, c256: string, idle: string }
+  repeatNoisy: boolean
   durationSeconds: number
 }
 
@@ -61,7 +62,8 @@ export function renderMarkdown (report: RunReport): string {
     ['path', 'proxy CPU µs/round trip C=1', 'C=50', 'C=256', '× netpipe (C=50)', '× nginx (C=50)', 'added p50 µs (C=1)', 'added p99 µs (C=1)', 'KiB per idle conn', 'upgrades/s', 'errors'],
     ids.map((id) => {
       const c50 = loop(h.c50, id)
-      const errors = Object.values(summary.loops).reduce((s, bySpec) => s + (bySpec[id]?.errors ?? 0), 0) + (conn(id)?.errors ?? 0)
+      const errors = [...Object.values(summary.loops), ...Object.values(summary.openLoops)]
+        .reduce((s, bySpec) => s + (bySpec[id]?.errors ?? 0), 0) + (conn(id)?.errors ?? 0)
       return [
         id,
         fmt(loop(h.c1, id)?.proxyCpuUs),
@@ -100,10 +102,11 @@ export function renderMarkdown (report: RunReport): string {
     out.push('')
     out.push(`### ${spec}`)
     out.push('')
-    out.push(table(['path', 'round trips/s', '× direct', 'proxy CPU µs/rt', 'p50 µs', 'p99 µs', 'errors', 'flagged'],
+    out.push(table(['path', 'round trips/s', '× direct', 'proxy CPU µs/rt', 'p50 µs', 'p99 µs', 'others CPU %', 'errors', 'flagged'],
       ids.filter((id) => summary.loops[spec][id] !== undefined).map((id) => {
         const s = summary.loops[spec][id]
-        return [id, fmt(s.roundTripsPerSecond, 0), fmt(s.ratioToDirect, 2), fmt(s.proxyCpuUs), fmt(s.p50Us, 0), fmt(s.p99Us, 0), String(s.errors), String(s.flagged)]
+        const others = s.othersShare == null ? '–' : fmt({ ...s.othersShare, median: s.othersShare.median * 100, min: s.othersShare.min * 100, max: s.othersShare.max * 100 }, 0)
+        return [id, fmt(s.roundTripsPerSecond, 0), fmt(s.ratioToDirect, 2), fmt(s.proxyCpuUs), fmt(s.p50Us, 0), fmt(s.p99Us, 0), others, String(s.errors), String(s.flagged)]
       })))
   }
   out.push('')
@@ -116,6 +119,17 @@ export function renderMarkdown (report: RunReport): string {
       return [id, fmt(s?.opened, 0), fmt(s?.setupSeconds, 2), fmt(s?.upgradesPerSecond, 0), fmt(s?.proxyCpuUsPerUpgrade), fmt(s?.rootCpuUsPerUpgrade), fmt(s?.rssKiBPerConnection), String(s?.errors ?? 0)]
     })))
   out.push('')
+
+  for (const [spec, byPath] of Object.entries(summary.openLoops)) {
+    out.push(`## W5 open loop (${spec}: fixed offered load, latency from each message's due time)`)
+    out.push('')
+    out.push(table(['path', 'round trips/s', 'proxy CPU µs/rt', 'p50 µs', 'p99 µs', 'p99.9 µs', 'added p50', 'added p99', 'errors'],
+      ids.filter((id) => byPath[id] !== undefined).map((id) => {
+        const s = byPath[id]
+        return [id, fmt(s.roundTripsPerSecond, 0), fmt(s.proxyCpuUs), fmt(s.p50Us), fmt(s.p99Us), fmt(s.p999Us), signed(s.addedP50Us), signed(s.addedP99Us), String(s.errors)]
+      })))
+    out.push('')
+  }
 
   if (report.clientComparison !== null) {
     const c = report.clientComparison
@@ -149,8 +163,11 @@ export function renderMarkdown (report: RunReport): string {
     for (const f of report.failures) out.push(`- ${f.path} rep ${f.rep} ${f.spec}: ${f.error.split('\n', 1)[0]}`)
     out.push('')
   }
-  out.push('Windows where other processes used more than 15% of the machine were repeated once; ' +
-    '"flagged" counts those that were still noisy after the repeat.')
+  out.push(report.repeatNoisy
+    ? 'Windows where other processes used more than 15% of the machine were repeated once; ' +
+      '"flagged" counts those that were still noisy after the repeat.'
+    : 'Windows where other processes used more than 15% of the machine were not repeated in this run (--quick or --no-repeat); ' +
+      '"flagged" counts them.')
   out.push('')
   return out.join('\n')
 }

@@ -30,10 +30,19 @@ function line (path: string, rep: number, spec: string, r: WorkloadResult, note:
     return `${path} rep ${rep} ${spec}: ${x.opened} open in ${x.setupSeconds.toFixed(2)} s (${x.upgradesPerSecond.toFixed(0)}/s), ` +
       `${x.rssKiBPerConnection.toFixed(1)} KiB/conn, root ${x.rootCpuUsPerUpgrade.toFixed(1)} µs/upgrade, errors ${x.errors}, ${others}${note}`
   }
+  if (r.kind === 'open-loop') {
+    const x = r.result
+    return `${path} rep ${rep} ${spec}: ${x.roundTripsPerSecond.toFixed(0)} rt/s of ${x.offeredPerSecond} offered, ` +
+      `proxy ${x.proxyCpuUsPerRoundTrip?.toFixed(1)} µs/rt, p50 ${x.latency.p50Us?.toFixed(1)} µs, p99 ${x.latency.p99Us?.toFixed(1)} µs, errors ${x.errors}, ${others}${note}`
+  }
   return `${path} rep ${rep} ${spec}: client ${r.result.clientCpuUsPerRoundTrip.toFixed(2)} µs/rt`
 }
 
-export async function runMatrix (client: ClientDriver, paths: readonly PathDefinition[], plan: Plan): Promise<MatrixResult> {
+/**
+ * @param repeatNoisy repeat a window once when others used more than NOISE_LIMIT of the machine
+ *   (off for --quick and --no-repeat: on a constantly shared box it doubles the run for little gain, and the flag remains).
+ */
+export async function runMatrix (client: ClientDriver, paths: readonly PathDefinition[], plan: Plan, repeatNoisy: boolean): Promise<MatrixResult> {
   const measurements: Measurement[] = []
   const failures: MatrixResult['failures'] = []
   for (let rep = 1; rep <= plan.reps; rep++) {
@@ -54,7 +63,7 @@ export async function runMatrix (client: ClientDriver, paths: readonly PathDefin
           try {
             let result = await client.run(running.port, watched, spec)
             let repeated = false
-            if (othersShareOf(result) > NOISE_LIMIT) {
+            if (repeatNoisy && othersShareOf(result) > NOISE_LIMIT) {
               console.log(line(path.id, rep, spec.id, result, ' — noisy, repeating'))
               result = await client.run(running.port, watched, spec)
               repeated = true
@@ -65,6 +74,8 @@ export async function runMatrix (client: ClientDriver, paths: readonly PathDefin
               measurements.push({ path: path.id, rep, spec: spec.id, kind: 'closed-loop', repeated, flagged, result: result.result })
             } else if (result.kind === 'connections') {
               measurements.push({ path: path.id, rep, spec: spec.id, kind: 'connections', repeated, flagged, result: result.result })
+            } else if (result.kind === 'open-loop') {
+              measurements.push({ path: path.id, rep, spec: spec.id, kind: 'open-loop', repeated, flagged, result: result.result })
             }
           } catch (err) {
             failures.push({ path: path.id, rep, spec: spec.id, error: String((err as Error).stack ?? err) })

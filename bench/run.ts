@@ -18,7 +18,7 @@ import { summarize } from './summary.js'
  */
 
 const USAGE = `usage: npm run bench -- [--quick] [--paths ${PATHS.map((p) => p.id).join(',')}]
-                     [--workloads ${GROUPS.join(',')}] [--reps N] [--no-client-compare] [--out DIR]`
+                     [--workloads ${GROUPS.join(',')}] [--reps N] [--no-client-compare] [--no-repeat] [--out DIR]`
 
 const { values } = parseArgs({
   options: {
@@ -27,6 +27,7 @@ const { values } = parseArgs({
     workloads: { type: 'string' },
     reps: { type: 'string' },
     'no-client-compare': { type: 'boolean', default: false },
+    'no-repeat': { type: 'boolean', default: false },
     out: { type: 'string' },
     help: { type: 'boolean', default: false }
   }
@@ -88,7 +89,8 @@ if (values['no-client-compare'] !== true) {
   }
 }
 
-const { measurements, failures } = await runMatrix(client, paths, plan)
+const repeatNoisy = mode === 'full' && values['no-repeat'] !== true
+const { measurements, failures } = await runMatrix(client, paths, plan, repeatNoisy)
 await client.stop()
 
 const summary = summarize(measurements)
@@ -104,6 +106,7 @@ const report: RunReport = {
   summary,
   clientComparison,
   headlineSpecs,
+  repeatNoisy,
   durationSeconds: (performance.now() - startedAt) / 1000
 }
 

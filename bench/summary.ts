@@ -1,5 +1,6 @@
 import type { ClosedLoopResult } from './closed-loop.js'
 import type { ConnectionPhaseResult } from './connection-phase.js'
+import type { OpenLoopResult } from './open-loop.js'
 
 /**
  * Turns the raw per-repetition measurements into the figures PROTOCOL.md asks
@@ -11,6 +12,7 @@ import type { ConnectionPhaseResult } from './connection-phase.js'
 export type Measurement =
   | { path: string, rep: number, spec: string, kind: 'closed-loop', repeated: boolean, flagged: boolean, result: ClosedLoopResult }
   | { path: string, rep: number, spec: string, kind: 'connections', repeated: boolean, flagged: boolean, result: ConnectionPhaseResult }
+  | { path: string, rep: number, spec: string, kind: 'open-loop', repeated: boolean, flagged: boolean, result: OpenLoopResult }
 
 export interface Stat {
   median: number
@@ -37,6 +39,8 @@ export interface LoopSummary {
   p999Us: Stat | null
   addedP50Us: Stat | null
   addedP99Us: Stat | null
+  /** Share of the machine other processes used during the windows (0–1). */
+  othersShare: Stat | null
   errors: number
   flagged: number
 }
@@ -52,15 +56,29 @@ export interface ConnectionSummary {
   flagged: number
 }
 
+export interface OpenLoopSummary {
+  roundTripsPerSecond: Stat | null
+  proxyCpuUs: Stat | null
+  p50Us: Stat | null
+  p99Us: Stat | null
+  p999Us: Stat | null
+  addedP50Us: Stat | null
+  addedP99Us: Stat | null
+  errors: number
+  flagged: number
+}
+
 export interface Summary {
   loops: Record<string, Record<string, LoopSummary>>
   connections: Record<string, Record<string, ConnectionSummary>>
+  openLoops: Record<string, Record<string, OpenLoopSummary>>
 }
 
 type LoopMeasurement = Extract<Measurement, { kind: 'closed-loop' }>
 type ConnectionMeasurement = Extract<Measurement, { kind: 'connections' }>
+type OpenMeasurement = Extract<Measurement, { kind: 'open-loop' }>
 
-function paired (rows: LoopMeasurement[], direct: LoopMeasurement[], f: (a: ClosedLoopResult, d: ClosedLoopResult) => number): Stat | null {
+function paired<R> (rows: Array<{ rep: number, result: R }>, direct: Array<{ rep: number, result: R }>, f: (a: R, d: R) => number): Stat | null {
   const byRep = new Map(direct.map((d) => [d.rep, d.result]))
   return stat(rows.flatMap((row) => {
     const d = byRep.get(row.rep)
@@ -69,7 +87,7 @@ function paired (rows: LoopMeasurement[], direct: LoopMeasurement[], f: (a: Clos
 }
 
 export function summarize (measurements: readonly Measurement[]): Summary {
-  const summary: Summary = { loops: {}, connections: {} }
+  const summary: Summary = { loops: {}, connections: {}, openLoops: {} }
   const loops = measurements.filter((m): m is LoopMeasurement => m.kind === 'closed-loop')
   const conns = measurements.filter((m): m is ConnectionMeasurement => m.kind === 'connections')
 
@@ -85,6 +103,29 @@ export function summarize (measurements: readonly Measurement[]): Summary {
         ratioToDirect: paired(rows, direct, (a, d) => a.roundTripsPerSecond / d.roundTripsPerSecond),
         proxyCpuUs: path === 'direct' ? null : stat(r.map((x) => x.proxyCpuUsPerRoundTrip)),
         clientCpuUs: stat(r.map((x) => x.clientCpuUsPerRoundTrip)),
+        p50Us: stat(r.map((x) => x.latency.p50Us)),
+        p99Us: stat(r.map((x) => x.latency.p99Us)),
+        p999Us: stat(r.map((x) => x.latency.p999Us)),
+        addedP50Us: paired(rows, direct, (a, d) => a.latency.p50Us - d.latency.p50Us),
+        addedP99Us: paired(rows, direct, (a, d) => a.latency.p99Us - d.latency.p99Us),
+        othersShare: stat(r.map((x) => x.cpu.othersShare)),
+        errors: r.reduce((sum, x) => sum + x.errors, 0),
+        flagged: rows.filter((m) => m.flagged).length
+      }
+    }
+  }
+
+  const opens = measurements.filter((m): m is OpenMeasurement => m.kind === 'open-loop')
+  for (const spec of new Set(opens.map((m) => m.spec))) {
+    const ofSpec = opens.filter((m) => m.spec === spec)
+    const direct = ofSpec.filter((m) => m.path === 'direct')
+    summary.openLoops[spec] = {}
+    for (const path of new Set(ofSpec.map((m) => m.path))) {
+      const rows = ofSpec.filter((m) => m.path === path)
+      const r = rows.map((m) => m.result)
+      summary.openLoops[spec][path] = {
+        roundTripsPerSecond: stat(r.map((x) => x.roundTripsPerSecond)),
+        proxyCpuUs: path === 'direct' ? null : stat(r.map((x) => x.proxyCpuUsPerRoundTrip)),
         p50Us: stat(r.map((x) => x.latency.p50Us)),
         p99Us: stat(r.map((x) => x.latency.p99Us)),
         p999Us: stat(r.map((x) => x.latency.p999Us)),

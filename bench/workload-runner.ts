@@ -1,5 +1,6 @@
 import { closedLoop, type ClosedLoopResult } from './closed-loop.js'
 import { connectionPhase, type ConnectionPhaseResult } from './connection-phase.js'
+import { openLoop, type OpenLoopResult } from './open-loop.js'
 import type { WatchedProcesses } from './proc-stats.js'
 import { closeConnections, openConnections } from './raw-connection.js'
 import { wsClientLoop, type WsClientLoopResult } from './ws-client-loop.js'
@@ -21,11 +22,13 @@ export type WorkloadSpec =
     roundTrips?: number
   }
   | { kind: 'connections', id: string, count: number, batch: number, settleMs: number }
+  | { kind: 'open-loop', id: string, connections: number, size: number, rate: number, warmupMs: number, durationMs: number }
   | { kind: 'ws-client', id: string, connections: number, size: number, warmupMs: number, durationMs: number }
 
 export type WorkloadResult =
   | { kind: 'closed-loop', result: ClosedLoopResult }
   | { kind: 'connections', result: ConnectionPhaseResult }
+  | { kind: 'open-loop', result: OpenLoopResult }
   | { kind: 'ws-client', result: WsClientLoopResult }
 
 /** Batches of 250 keep every proxy's accept queue (511 in Node and nginx) from overflowing. */
@@ -47,6 +50,16 @@ export async function runWorkload (port: number, watched: WatchedProcesses, spec
     }
   }
   const opened = await openConnections(port, spec.connections, OPEN_BATCH)
+  if (spec.kind === 'open-loop') {
+    try {
+      const result = await openLoop(opened.connections, watched, spec)
+      result.errors += opened.errors
+      result.firstError ??= opened.firstError
+      return { kind: 'open-loop', result }
+    } finally {
+      await closeConnections(opened.connections)
+    }
+  }
   try {
     const result = await closedLoop(opened.connections, watched, spec)
     result.errors += opened.errors
