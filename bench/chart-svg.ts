@@ -17,7 +17,7 @@ export interface ChartPanel {
 
 const escape = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
 
-const PANEL_WIDTH = 420
+const PANEL_WIDTH = 450
 const LABEL_WIDTH = 130
 const BAR_HEIGHT = 18
 const GAP = 6
@@ -29,7 +29,7 @@ function panel (p: ChartPanel, x: number): string {
   const plot = PANEL_WIDTH - LABEL_WIDTH - 60
   const scale = (v: number): number => Math.max(0, v) / max * plot
   const parts: string[] = [
-    `<text x="${x}" y="${TOP - 20}" font-size="13" font-weight="bold">${escape(p.title)}</text>`
+    `<text x="${x}" y="${TOP - 20}" font-size="12" font-weight="bold">${escape(p.title)}</text>`
   ]
   bars.forEach((b, i) => {
     const s = b.value as Stat

@@ -1,14 +1,12 @@
-import { mkdirSync, writeFileSync, copyFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { renderChart } from './chart-svg.js'
 import { ClientDriver } from './client-driver.js'
 import { machineInfo } from './machine-info.js'
 import { PATHS, startBackend } from './paths.js'
 import { buildPlan, GROUPS, type Group, type Mode } from './plan.js'
-import { renderMarkdown, type RunReport } from './report-markdown.js'
+import type { RunReport } from './report-markdown.js'
 import { runMatrix } from './run-matrix.js'
-import { summarize } from './summary.js'
+import { writeResults, type RunFile } from './write-results.js'
 
 /**
  * `npm run bench [-- --quick] [--paths a,b] [--workloads w1,w2,w3] [--reps N]`:
@@ -93,47 +91,21 @@ const repeatNoisy = mode === 'full' && values['no-repeat'] !== true
 const { measurements, failures } = await runMatrix(client, paths, plan, repeatNoisy)
 await client.stop()
 
-const summary = summarize(measurements)
 const c1 = plan.specs.find((s) => s.kind === 'closed-loop' && s.connections === 1)?.id ?? 'w1-c1-64b'
-const headlineSpecs = { c1, c50: 'w2-c50-64b', c256: 'w2-c256-64b', idle: `w34-${plan.idleConnections}` }
-const report: RunReport = {
+const run: RunFile = {
   mode,
   reps: plan.reps,
   machine,
   paths: paths.map((p) => ({ id: p.id, describe: p.describe })),
   skipped,
   failures,
-  summary,
   clientComparison,
-  headlineSpecs,
+  headlineSpecs: { c1, c50: 'w2-c50-64b', c256: 'w2-c256-64b', idle: `w34-${plan.idleConnections}` },
   repeatNoisy,
-  durationSeconds: (performance.now() - startedAt) / 1000
+  durationSeconds: (performance.now() - startedAt) / 1000,
+  plan,
+  measurements
 }
-
 const outDir = values.out ?? fileURLToPath(new URL('../../bench/results/', import.meta.url))
-mkdirSync(outDir, { recursive: true })
-const stamp = machine.date.slice(0, 16).replace(/:/g, '')
-const base = `${outDir}/${stamp}-${mode}`
-writeFileSync(`${base}.json`, JSON.stringify({ ...report, plan, measurements }, null, 2) + '\n')
-const markdown = renderMarkdown(report)
-writeFileSync(`${base}.md`, markdown)
-copyFileSync(`${base}.md`, `${outDir}/latest.md`)
-const ids = paths.map((p) => p.id).filter((id) => id !== 'direct')
-writeFileSync(`${outDir}/chart.svg`, renderChart(
-  `WebSocket proxies side by side — ${machine.cores} cores, Node ${machine.node}, ${machine.date.slice(0, 10)}`,
-  [
-    {
-      title: 'Proxy CPU µs per round trip (C=50, 64 B) — lower is better',
-      unit: 'µs',
-      bars: ids.map((id) => ({ label: id, value: summary.loops[headlineSpecs.c50]?.[id]?.proxyCpuUs ?? null, highlight: id.startsWith('wsc') }))
-    },
-    {
-      title: 'Added p50 latency over direct (C=1, 64 B)',
-      unit: 'µs',
-      bars: ids.map((id) => ({ label: id, value: summary.loops[headlineSpecs.c1]?.[id]?.addedP50Us ?? null, highlight: id.startsWith('wsc') }))
-    }
-  ],
-  `${mode} run, median of ${plan.reps} interleaved repetition(s), whiskers min–max. Source: bench/results/${stamp}-${mode}.json`
-))
-console.log(markdown)
-console.log(`written: ${base}.json, ${base}.md, ${outDir}/latest.md, ${outDir}/chart.svg`)
+console.log(writeResults(run, outDir))
+console.log(`written to ${outDir}: <date>-${mode}.json and .md, latest.md, chart.svg`)
