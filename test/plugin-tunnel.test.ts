@@ -5,44 +5,12 @@ import { WebSocket, type RawData } from 'ws'
 import { startRawBackend } from './helpers/backends.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 import { startProxyFixture } from './helpers/proxy-fixture.js'
-import { acceptFor, clientFrame, RawClient, requestHead, serverFrame } from './helpers/raw-http.js'
+import { clientFrame, RawClient, requestHead, serverFrame, switchingHead } from './helpers/raw-http.js'
+import { closeWs, collectMessages, openWs, until, type Message } from './helpers/ws-clients.js'
 
-// Tunnel lines R9-R13: bytes after the 101 cross unchanged, in order, and
-// the WebSocket protocol stays end to end (the proxy never parses frames).
-
-const SWITCH = (key: string): string =>
-  `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptFor(key)}\r\n\r\n`
-
-/** A message as a client or backend received it. */
-interface Message { data: Buffer, binary: boolean }
-
-function collect (ws: WebSocket): Message[] {
-  const messages: Message[] = []
-  ws.on('message', (data: RawData, binary: boolean) => messages.push({ data: data as Buffer, binary }))
-  return messages
-}
-
-async function until (predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 5))
-  }
-}
-
-async function openWs (url: string, protocols: string[] = [], options = {}): Promise<WebSocket> {
-  const ws = new WebSocket(url, protocols, options)
-  ws.on('error', () => {})
-  await once(ws, 'open')
-  return ws
-}
-
-async function closeWs (ws: WebSocket): Promise<void> {
-  if (ws.readyState === WebSocket.CLOSED) return
-  const closed = once(ws, 'close')
-  ws.close(1000)
-  await closed
-}
+// Tunnel lines R9-R11: bytes next to the 101 are neither lost nor sent early,
+// and frames of any size cross unchanged and in order. R12-R13 are in
+// plugin-tunnel-protocol.test.ts, R14-R15 in plugin-tunnel-flow.test.ts.
 
 test('R9 client frames in the same write as the handshake reach the upstream only after its 101, in order', async () => {
   const baseline = openFdCount()
@@ -51,7 +19,7 @@ test('R9 client frames in the same write as the handshake reach the upstream onl
     // Give bytes the proxy might wrongly send with the request time to arrive before we answer.
     setTimeout(() => {
       earlyBytes = exchange.byteCount
-      exchange.socket.write(SWITCH(exchange.headers['sec-websocket-key']))
+      exchange.socket.write(switchingHead(exchange.headers['sec-websocket-key']))
     }, 50)
   })
   const proxy = await startProxyFixture({ backends: 0, servers: [upstream.url] })
@@ -99,7 +67,7 @@ test('R10 upstream frames in the same packet as its 101 reach the client in orde
   const baseline = openFdCount()
   const after = Buffer.concat([serverFrame(1, Buffer.from('hello right after the 101')), serverFrame(2, Buffer.from([9, 8, 7]))])
   const upstream = await startRawBackend(({ socket, headers }) => {
-    socket.write(Buffer.concat([Buffer.from(SWITCH(headers['sec-websocket-key']), 'latin1'), after]))
+    socket.write(Buffer.concat([Buffer.from(switchingHead(headers['sec-websocket-key']), 'latin1'), after]))
   })
   const proxy = await startProxyFixture({ backends: 0, servers: [upstream.url] })
   const client = await RawClient.open(proxy.port)
@@ -112,7 +80,7 @@ test('R10 upstream frames in the same packet as its 101 reach the client in orde
 
     const ws = new WebSocket(proxy.wsUrl)
     ws.on('error', () => {})
-    const messages = collect(ws)
+    const messages = collectMessages(ws)
     await until(() => messages.length === 2, 'two messages at the ws client')
     assert.deepEqual(messages, [
       { data: Buffer.from('hello right after the 101'), binary: false },
@@ -160,7 +128,7 @@ test('R11 10 back-to-back ~48 KiB frames interleaved with small ones cross intac
   })
   const ws = await openWs(proxy.wsUrl, [], { maxPayload: 64 * 1024 * 1024 })
   try {
-    const received = collect(ws)
+    const received = collectMessages(ws)
     const sent: Message[] = []
     for (let i = 0; i < 10; i++) {
       sent.push({ data: bigFrame(i), binary: true }, { data: Buffer.from(`client small ${i}`), binary: false })

@@ -10,6 +10,11 @@ export function acceptFor (key: string): string {
   return createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64')
 }
 
+/** A minimal valid 101 for a request that carried `key`, as a hand-written upstream sends it. */
+export function switchingHead (key: string): string {
+  return `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptFor(key)}\r\n\r\n`
+}
+
 export interface RequestSpec {
   method?: string
   path?: string
