@@ -32,3 +32,27 @@ export async function freePorts (count: number, host: string): Promise<number[]>
     }))
   }
 }
+
+/**
+ * Throws a clear error naming the first port someone else already holds, so
+ * the demo does not start half-way and then talk to a stranger's server.
+ *
+ * @example
+ * await assertPortsFree([{ host: '127.0.0.1', port: 8080, what: 'listen.port' }])
+ */
+export async function assertPortsFree (ports: Array<{ host: string, port: number, what: string }>): Promise<void> {
+  for (const { host, port, what } of ports) {
+    const server = createServer()
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(port, host, () => resolve())
+      })
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message
+      throw new Error(`${what}: ${host}:${port} is not available (${code}); stop what uses it, or pick other ports (npm run demo -- --port 0 --admin-port 0 --backend-port 0)`)
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    }
+  }
+}

@@ -14,6 +14,7 @@ import { rm } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { DEMO_HELP, DemoUsageError, parseDemoOptions } from './demo-options.js'
 import { planDemo, type DemoPlan } from './demo-plan.js'
+import { assertPortsFree } from './free-ports.js'
 import { formatPinoLine, probeChatPath, waitForHttp } from './demo-readiness.js'
 import { ManagedProcess } from './managed-process.js'
 
@@ -73,6 +74,11 @@ async function main (): Promise<void> {
   process.on('disconnect', () => { shutdown(0, 'parent went away').catch(fail) })
 
   plan = await planDemo(options)
+  await assertPortsFree([
+    { ...plan.listen, what: 'listen.port' },
+    ...(plan.admin === null ? [] : [{ ...plan.admin, what: 'admin.port' }]),
+    ...plan.backends.map((b) => ({ host: b.host, port: b.port, what: `${b.name} port` }))
+  ])
   const backendScript = fileURLToPath(new URL('./chat-backend.js', import.meta.url))
   // Only the backends of this run know it, so nothing else on the machine can inject into the mesh.
   const peerToken = randomBytes(16).toString('hex')
