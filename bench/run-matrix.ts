@@ -42,19 +42,37 @@ function line (path: string, rep: number, spec: string, r: WorkloadResult, note:
  * @param repeatNoisy repeat a window once when others used more than NOISE_LIMIT of the machine
  *   (off for --quick and --no-repeat: on a constantly shared box it doubles the run for little gain, and the flag remains).
  */
+/**
+ * What must be stopped if the run is interrupted: nginx and HAProxy do not die
+ * with the orchestrator the way forked Node children (IPC disconnect) do.
+ */
+const live = new Set<() => Promise<void>>()
+let stopping = false
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    if (stopping) return
+    stopping = true
+    console.log(`${signal}: stopping the running proxy and backend`)
+    Promise.allSettled([...live].map((stop) => stop())).finally(() => process.exit(130))
+  })
+}
+
 export async function runMatrix (client: ClientDriver, paths: readonly PathDefinition[], plan: Plan, repeatNoisy: boolean): Promise<MatrixResult> {
   const measurements: Measurement[] = []
   const failures: MatrixResult['failures'] = []
   for (let rep = 1; rep <= plan.reps; rep++) {
     for (const path of paths) {
       const backend = await startBackend()
+      live.add(backend.stop)
       let running
       try {
         running = await path.start(backend.port, { maxConnections: plan.idleConnections })
+        live.add(running.stop)
       } catch (err) {
         failures.push({ path: path.id, rep, spec: 'start', error: String((err as Error).stack ?? err) })
         console.log(`${path.id} rep ${rep}: failed to start: ${(err as Error).message}`)
         await backend.stop()
+        live.delete(backend.stop)
         continue
       }
       try {
@@ -85,6 +103,8 @@ export async function runMatrix (client: ClientDriver, paths: readonly PathDefin
       } finally {
         await running.stop()
         await backend.stop()
+        live.delete(running.stop)
+        live.delete(backend.stop)
       }
     }
   }
