@@ -15,6 +15,7 @@ const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: apt-get ins
 
 async function join (page: Page, url: string, name: string): Promise<void> {
   await page.goto(url)
+  assert.equal(await page.locator('#composer').isVisible(), false, 'no composer before joining')
   await page.fill('#name', name)
   await page.click('#join-form button')
   await page.locator('#conn-state[data-state="open"]').waitFor()
