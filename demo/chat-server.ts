@@ -48,7 +48,11 @@ export async function startChatServer (options: ChatServerOptions): Promise<Chat
   const app = Fastify({ logger: false })
   await app.register(websocket)
 
-  app.get('/health', async () => ({ name, pid: process.pid, clients: room.size }))
+  // Not ready until the bus is up: a page served earlier would chat into a room nobody else hears.
+  app.get('/health', async (_request, reply) => {
+    if (bus === null) return await reply.code(503).send({ name, ready: false })
+    return { name, pid: process.pid, ready: true, clients: room.size }
+  })
 
   app.get(PEER_PATH, { websocket: true }, (socket, request) => {
     if (mesh === null) socket.close(1013, 'this backend uses Redis, not the peer mesh')
@@ -56,7 +60,11 @@ export async function startChatServer (options: ChatServerOptions): Promise<Chat
   })
 
   app.get('/ws', { websocket: true }, (socket, request) => {
-    const view = connectionView(request.raw, name, port, bus?.kind ?? 'peers')
+    if (bus === null) {
+      socket.close(1013, `${name} is starting`)
+      return
+    }
+    const view = connectionView(request.raw, name, port, bus.kind)
     sendTo(socket, { type: 'welcome', view, history: room.history() })
     let joinedAs: string | null = null
     const publish = (event: RoomEvent): void => { bus?.publish(event) }
