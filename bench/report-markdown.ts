@@ -121,7 +121,7 @@ export function renderMarkdown (report: RunReport): string {
   out.push('')
 
   for (const [spec, byPath] of Object.entries(summary.openLoops)) {
-    out.push(`## W5 open loop (${spec}: fixed offered load, latency from each message's due time)`)
+    out.push(`## W5 open loop (${spec}: fixed offered load, latency from each message's write)`)
     out.push('')
     out.push(table(['path', 'round trips/s', 'proxy CPU µs/rt', 'p50 µs', 'p99 µs', 'p99.9 µs', 'added p50', 'added p99', 'errors'],
       ids.filter((id) => byPath[id] !== undefined).map((id) => {
