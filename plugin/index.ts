@@ -112,6 +112,7 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
     fastify.server.removeListener('connection', onConnection)
     fastify.server.removeListener('secureConnection', onConnection)
     for (const tunnel of runtime.tunnels) tunnel.destroy('shutdown')
+    await tunnelsFinished(runtime, Date.now() + CUT_SETTLE_MS)
     for (const pair of agents.values()) {
       pair['http:'].destroy()
       pair['https:'].destroy()
@@ -119,17 +120,26 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
   })
 }
 
+/** Polls until every tunnel has finished (its access-log line written) or `deadline` passes. */
+async function tunnelsFinished (runtime: ProxyRuntime, deadline: number): Promise<void> {
+  while (runtime.tunnels.size > 0 && Date.now() < deadline) {
+    await new Promise(resolve => setTimeout(resolve, Math.min(50, Math.max(1, deadline - Date.now()))))
+  }
+}
+
+// Destroyed sockets emit 'close' on a later tick; waiting this long at most
+// lets the cut tunnels write their access-log lines before close resolves.
+const CUT_SETTLE_MS = 1000
+
 /** R39: open tunnels get until the shutdown timeout to finish on their own, then are cut. */
 async function drainTunnels (runtime: ProxyRuntime, timeoutMs: number): Promise<void> {
   if (runtime.tunnels.size === 0) return
   runtime.log.info({ tunnels: runtime.tunnels.size, timeoutMs }, 'waiting for open tunnels to close')
-  const deadline = Date.now() + timeoutMs
-  while (runtime.tunnels.size > 0 && Date.now() < deadline) {
-    await new Promise(resolve => setTimeout(resolve, Math.min(50, Math.max(1, deadline - Date.now()))))
-  }
+  await tunnelsFinished(runtime, Date.now() + timeoutMs)
   if (runtime.tunnels.size > 0) {
     runtime.log.warn({ tunnels: runtime.tunnels.size }, 'shutdown timeout reached: closing open tunnels')
     for (const tunnel of runtime.tunnels) tunnel.destroy('shutdown')
+    await tunnelsFinished(runtime, Date.now() + CUT_SETTLE_MS)
   }
 }
 
