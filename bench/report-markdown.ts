@@ -18,6 +18,8 @@ export interface RunReport {
   clientComparison: { rawClientCpuUs: number | null, wsClientCpuUs: number | null, cheaper: string } | null
   headlineSpecs: { c1: string, c50: string, c256: string, idle: string }
   repeatNoisy: boolean
+  /** Seconds spent before windows waiting for other processes to go quiet. */
+  quietWaitSeconds?: number
   durationSeconds: number
 }
 
@@ -168,6 +170,11 @@ export function renderMarkdown (report: RunReport): string {
       '"flagged" counts those that were still noisy after the repeat.'
     : 'Windows where other processes used more than 15% of the machine were not repeated in this run (--quick or --no-repeat); ' +
       '"flagged" counts them.')
+  if ((report.quietWaitSeconds ?? 0) > 0) {
+    out.push('')
+    out.push('Before each window the run waited for other processes to use less than 15% of the machine ' +
+      `(${num(report.quietWaitSeconds ?? 0, 0)} s of waiting in all, within a budget).`)
+  }
   out.push('')
   return out.join('\n')
 }

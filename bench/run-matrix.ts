@@ -1,6 +1,7 @@
 import type { ClientDriver } from './client-driver.js'
 import { startBackend, type PathDefinition } from './paths.js'
 import type { Plan } from './plan.js'
+import type { QuietGate } from './quiet-gate.js'
 import type { Measurement } from './summary.js'
 import { othersShareOf, type WorkloadResult } from './workload-runner.js'
 
@@ -41,6 +42,7 @@ function line (path: string, rep: number, spec: string, r: WorkloadResult, note:
 /**
  * @param repeatNoisy repeat a window once when others used more than NOISE_LIMIT of the machine
  *   (off for --quick and --no-repeat: on a constantly shared box it doubles the run for little gain, and the flag remains).
+ * @param gate waits for a quiet machine before each window, or null not to wait.
  */
 /**
  * What must be stopped if the run is interrupted: nginx and HAProxy do not die
@@ -57,7 +59,13 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   })
 }
 
-export async function runMatrix (client: ClientDriver, paths: readonly PathDefinition[], plan: Plan, repeatNoisy: boolean): Promise<MatrixResult> {
+export async function runMatrix (
+  client: ClientDriver,
+  paths: readonly PathDefinition[],
+  plan: Plan,
+  repeatNoisy: boolean,
+  gate: QuietGate | null
+): Promise<MatrixResult> {
   const measurements: Measurement[] = []
   const failures: MatrixResult['failures'] = []
   for (let rep = 1; rep <= plan.reps; rep++) {
@@ -79,10 +87,13 @@ export async function runMatrix (client: ClientDriver, paths: readonly PathDefin
         const watched = { proxyRoot: running.pid, harness: [client.pid, backend.pid, process.pid] }
         for (const spec of plan.specs) {
           try {
+            const ours = [process.pid, client.pid, backend.pid, running.pid]
+            await gate?.wait(ours)
             let result = await client.run(running.port, watched, spec)
             let repeated = false
             if (repeatNoisy && othersShareOf(result) > NOISE_LIMIT) {
               console.log(line(path.id, rep, spec.id, result, ' — noisy, repeating'))
+              await gate?.wait(ours)
               result = await client.run(running.port, watched, spec)
               repeated = true
             }

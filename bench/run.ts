@@ -5,7 +5,8 @@ import { machineInfo } from './machine-info.js'
 import { PATHS, startBackend } from './paths.js'
 import { buildPlan, GROUPS, type Group, type Mode } from './plan.js'
 import type { RunReport } from './report-markdown.js'
-import { runMatrix } from './run-matrix.js'
+import { QuietGate } from './quiet-gate.js'
+import { NOISE_LIMIT, runMatrix } from './run-matrix.js'
 import { writeResults, type RunFile } from './write-results.js'
 
 /**
@@ -16,7 +17,8 @@ import { writeResults, type RunFile } from './write-results.js'
  */
 
 const USAGE = `usage: npm run bench -- [--quick] [--paths ${PATHS.map((p) => p.id).join(',')}]
-                     [--workloads ${GROUPS.join(',')}] [--reps N] [--no-client-compare] [--no-repeat] [--out DIR]`
+                     [--workloads ${GROUPS.join(',')}] [--reps N] [--no-client-compare] [--no-repeat]
+                     [--quiet-budget SECONDS] [--out DIR]`
 
 const { values } = parseArgs({
   options: {
@@ -26,6 +28,7 @@ const { values } = parseArgs({
     reps: { type: 'string' },
     'no-client-compare': { type: 'boolean', default: false },
     'no-repeat': { type: 'boolean', default: false },
+    'quiet-budget': { type: 'string' },
     out: { type: 'string' },
     help: { type: 'boolean', default: false }
   }
@@ -88,7 +91,14 @@ if (values['no-client-compare'] !== true) {
 }
 
 const repeatNoisy = mode === 'full' && values['no-repeat'] !== true
-const { measurements, failures } = await runMatrix(client, paths, plan, repeatNoisy)
+// Full runs may spend up to 8 minutes in total waiting for other people's jobs to pause; quick runs do not wait.
+const quietBudgetSeconds = Number(values['quiet-budget'] ?? (mode === 'full' ? 480 : 0))
+if (!(quietBudgetSeconds >= 0)) {
+  console.error(`--quiet-budget: got ${values['quiet-budget']}; allowed: seconds ≥ 0`)
+  process.exit(2)
+}
+const gate = quietBudgetSeconds > 0 ? new QuietGate(quietBudgetSeconds * 1000, NOISE_LIMIT) : null
+const { measurements, failures } = await runMatrix(client, paths, plan, repeatNoisy, gate)
 await client.stop()
 
 const c1 = plan.specs.find((s) => s.kind === 'closed-loop' && s.connections === 1)?.id ?? 'w1-c1-64b'
@@ -102,6 +112,7 @@ const run: RunFile = {
   clientComparison,
   headlineSpecs: { c1, c50: 'w2-c50-64b', c256: 'w2-c256-64b', idle: `w34-${plan.idleConnections}` },
   repeatNoisy,
+  quietWaitSeconds: (gate?.waitedMs ?? 0) / 1000,
   durationSeconds: (performance.now() - startedAt) / 1000,
   plan,
   measurements
