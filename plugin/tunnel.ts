@@ -63,6 +63,11 @@ export class Tunnel<M = unknown> {
       client.on('timeout', this.onIdle)
     }
     if (clientHead.length > 0) this.onClientData(clientHead)
+    // A FIN read while nothing was buffered emits 'end' at once, even on a
+    // socket nobody reads: one that came with the request (or during the
+    // upstream handshake) was emitted before these listeners existed.
+    if (client.readableEnded) this.onClientEnd()
+    if (upstream.readableEnded) this.onUpstreamEnd()
     // The HTTP server left the client socket paused-by-default (readableFlowing null); 'data' listeners resume it.
     if (client.destroyed) this.onSocketClose()
     if (upstream.destroyed) this.onSocketClose()
