@@ -107,6 +107,57 @@ test('R14 client FIN: the upstream gets every pending byte, then the FIN, and th
   await assertNoFdLeak(baseline)
 })
 
+test('R9 R14 a client that sends its request, a frame and its FIN in one write: the upstream gets the frame after its 101, then the FIN', async () => {
+  const baseline = openFdCount()
+  const upstream = await startRawBackend(({ socket, headers }) => {
+    socket.write(switchingHead(headers['sec-websocket-key']))
+  })
+  const proxy = await startProxyFixture({ backends: 0, servers: [upstream.url] })
+  const client = await RawClient.open(proxy.port, { allowHalfOpen: true })
+  try {
+    const frame = clientFrame(1, Buffer.from('early, then FIN'))
+    client.socket.end(Buffer.concat([Buffer.from(requestHead(), 'latin1'), frame]))
+    await until(() => upstream.exchanges.length === 1, 'the upgrade at the upstream')
+    const exchange = upstream.exchanges[0]
+    await until(() => exchange.ended, 'the client FIN at the upstream', 5000)
+    assert.deepEqual(Buffer.concat(exchange.received), frame)
+    assert.equal((await client.head()).statusCode, 101)
+    exchange.socket.end()
+    await client.untilClosed()
+    await tunnelsClosed(proxy)
+  } finally {
+    await client.destroy()
+    await proxy.close()
+    await upstream.close()
+  }
+  await assertNoFdLeak(baseline)
+})
+
+test('R10 R14 an upstream that sends its 101, a frame and its FIN in one packet: the client gets both, then the FIN', async () => {
+  const baseline = openFdCount()
+  const frame = serverFrameHeader(1, 4)
+  const upstream = await startRawBackend(({ socket, headers }) => {
+    socket.end(Buffer.concat([Buffer.from(switchingHead(headers['sec-websocket-key']), 'latin1'), frame, Buffer.from('last')]))
+  })
+  const proxy = await startProxyFixture({ backends: 0, servers: [upstream.url] })
+  const client = await RawClient.open(proxy.port, { allowHalfOpen: true })
+  try {
+    client.write(requestHead())
+    const head = await client.head()
+    assert.equal(head.statusCode, 101)
+    await until(() => client.ended, 'the upstream FIN at the client', 5000)
+    assert.deepEqual(client.received.subarray(head.length), Buffer.concat([frame, Buffer.from('last')]))
+    client.socket.end()
+    await client.untilClosed()
+    await tunnelsClosed(proxy)
+  } finally {
+    await client.destroy()
+    await proxy.close()
+    await upstream.close()
+  }
+  await assertNoFdLeak(baseline)
+})
+
 /** A peer that already read the FIN only learns of the reset by writing again: write until the socket dies. */
 async function writeUntilReset (socket: Socket): Promise<void> {
   await until(() => {
