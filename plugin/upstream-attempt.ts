@@ -2,7 +2,7 @@ import { request as httpRequest, type ClientRequest, type IncomingMessage } from
 import { connect as netConnect, type Socket } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import {
-  UpstreamConnectError, UpstreamConnectTimeoutError, UpstreamHandshakeTimeoutError
+  UpstreamBadHandshakeError, UpstreamConnectError, UpstreamConnectTimeoutError, UpstreamHandshakeTimeoutError
 } from './errors.js'
 import type { ResolvedServer } from './options-types.js'
 
@@ -93,6 +93,14 @@ export class UpstreamAttempt {
   private readonly onResponse = (res: IncomingMessage): void => {
     if (this.settled) {
       res.destroy()
+      return
+    }
+    if (res.statusCode === 101) {
+      // Node's parser only reports a 101 as an upgrade when it names a
+      // protocol; without Upgrade it arrives here. Relaying it would tell the
+      // client the protocol switched when nothing will be tunneled (R2, R8).
+      this.socket?.destroy()
+      this.settle({ kind: 'failed', error: new UpstreamBadHandshakeError(this.opts.server.url, '101 without an Upgrade header'), timedOut: false })
       return
     }
     this.settle({ kind: 'answered', res, socket: this.socket as Socket })
