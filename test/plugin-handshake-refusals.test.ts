@@ -166,20 +166,31 @@ test('R7 a WebSocket upgrade with a method other than GET gets 400 and the upstr
   }
   await assertNoFdLeak(baseline)
 })
-test('R8 an upstream 101 with a wrong or missing Sec-WebSocket-Accept becomes 502', async () => {
+/** 101 answers that do not switch to what the client asked for, by the X-Case of the request. */
+const BAD_SWITCHES: Record<string, (key: string) => string[]> = {
+  'wrong accept': () => ['Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${acceptFor('not the client key')}`],
+  'no accept': () => ['Upgrade: websocket', 'Connection: Upgrade'],
+  'another protocol': (key) => ['Upgrade: h2c', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${acceptFor(key)}`],
+  // Without Upgrade the answer does not even parse as a switch; it must not be relayed as one either (R2 on the upgrade path).
+  'no Upgrade header': (key) => ['Connection: Upgrade', `Sec-WebSocket-Accept: ${acceptFor(key)}`]
+}
+
+test('R8 an upstream 101 with a wrong or missing Sec-WebSocket-Accept, another protocol or no Upgrade becomes 502', async () => {
   const baseline = openFdCount()
   const upstream = await startRawBackend(({ socket, headers }) => {
-    const accept = headers['x-case'] === 'missing' ? [] : [`Sec-WebSocket-Accept: ${acceptFor('not the client key')}`]
-    socket.write(['HTTP/1.1 101 Switching Protocols', 'Upgrade: websocket', 'Connection: Upgrade', ...accept, '', ''].join('\r\n'))
+    const lines = BAD_SWITCHES[headers['x-case']](headers['sec-websocket-key'])
+    socket.write(['HTTP/1.1 101 Switching Protocols', ...lines, '', ''].join('\r\n'))
   })
   const proxy = await startProxyFixture({ backends: 0, servers: [upstream.url] })
   try {
-    for (const which of ['wrong', 'missing']) {
+    const got: Record<string, number> = {}
+    for (const which of Object.keys(BAD_SWITCHES)) {
       const { head } = parseResponse(await exchange(proxy.port, requestHead({ headers: [`X-Case: ${which}`] })))
-      assert.equal(head.statusCode, 502, `${which} accept`)
+      got[which] = head.statusCode
     }
-    assert.equal(await connectWs(proxy.wsUrl, [], { headers: { 'X-Case': 'wrong' } }), 502)
-    assert.equal(upstream.exchanges.length, 3)
+    assert.deepEqual(got, Object.fromEntries(Object.keys(BAD_SWITCHES).map(which => [which, 502])))
+    assert.equal(await connectWs(proxy.wsUrl, [], { headers: { 'X-Case': 'wrong accept' } }), 502)
+    assert.equal(upstream.exchanges.length, Object.keys(BAD_SWITCHES).length + 1)
   } finally {
     await proxy.close()
     await upstream.close()
