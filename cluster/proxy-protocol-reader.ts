@@ -58,6 +58,8 @@ export function readProxyHeader (socket: Socket, timeoutMs: number, done: (read:
   socket.on('end', fail)
   socket.on('error', fail)
   socket.on('close', fail)
+  // pauseOnConnect left the socket explicitly paused: a 'data' listener alone does not start reads.
+  socket.resume()
 }
 
 /**
