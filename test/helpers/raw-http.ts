@@ -102,6 +102,22 @@ export function serverFrameHeader (opcode: number, length: number): Buffer {
   return frame(opcode, Buffer.alloc(0), true, null, length)
 }
 
+/**
+ * The header of a masked frame of `length` bytes with an all-zero mask key
+ * (valid, and it leaves the payload as is), for writing a large client
+ * payload in pieces.
+ */
+export function clientFrameHeader (opcode: number, length: number): Buffer {
+  return frame(opcode, Buffer.alloc(0), true, Buffer.alloc(4), length)
+}
+
+/** `size` bytes (a multiple of 4) of a pattern that shows any loss, duplication or reordering. */
+export function patternBytes (size: number, seed: number): Buffer {
+  const buf = Buffer.alloc(size)
+  for (let i = 0; i < size; i += 4) buf.writeUInt32LE((i * 2654435761 + seed) >>> 0, i)
+  return buf
+}
+
 function frame (opcode: number, payload: Buffer, fin: boolean, mask: Buffer | null, length = payload.length): Buffer {
   const extended = length < 126 ? 0 : length < 65536 ? 2 : 8
   const header = Buffer.alloc(2 + extended + (mask === null ? 0 : 4))
