@@ -4,15 +4,20 @@
  * people actually run and not a tuned special case.
  */
 
-/** nginx: one worker, no access log, every path it writes to inside `dir`. */
+/**
+ * nginx: one worker, no access log, every path it writes to inside `dir`. Each
+ * proxied WebSocket takes two worker connections; the headroom beyond that is
+ * for connections of earlier batches still closing (with less, nginx reset ~70
+ * of 5,000 new connections, logging "worker_connections are not enough").
+ */
 export function nginxConfig (dir: string, listenPort: number, backendPort: number, maxConnections: number): string {
   return `worker_processes 1;
 daemon off;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
-worker_rlimit_nofile ${maxConnections * 2 + 1024};
+worker_rlimit_nofile ${maxConnections * 2 + 4096};
 events {
-  worker_connections ${maxConnections * 2 + 512};
+  worker_connections ${maxConnections * 2 + 3072};
 }
 http {
   access_log off;
