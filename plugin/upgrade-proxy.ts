@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { relayAnswer } from './answer-relay.js'
@@ -14,6 +15,49 @@ import { checkUpgradeAnswer, clientSwitchHead } from './upgrade-answer.js'
 import type { UpstreamServer } from './upstream-server.js'
 
 type HttpError = Error & { statusCode?: number, code?: string }
+
+// Client bytes buffered while the upstream is asked; beyond this the client
+// is simply not read until the tunnel opens (backpressure, R15).
+const EARLY_BYTES_LIMIT = 64 * 1024
+
+/**
+ * While an upstream attempt is pending, reads the client socket so that a
+ * client that goes away with a FIN (the usual way) is noticed: Node leaves an
+ * upgraded socket unread, and only a reset would show otherwise, so the
+ * attempt would run to its timeout and hold its limit slot. What the client
+ * sends meanwhile is kept for the tunnel (R9). A 'readable' listener is used
+ * because removing it puts the socket back to its initial non-flowing state,
+ * which the tunnel's 'data' listener then resumes.
+ */
+class ClientWatch {
+  readonly early: Buffer[] = []
+  private bytes = 0
+
+  constructor (private readonly socket: Socket, private readonly onGone: () => void) {
+    socket.on('readable', this.onReadable)
+    socket.once('end', onGone)
+    socket.once('close', onGone)
+  }
+
+  private readonly onReadable = (): void => {
+    let chunk: Buffer | null
+    while (this.bytes < EARLY_BYTES_LIMIT && (chunk = this.socket.read() as Buffer | null) !== null) {
+      this.early.push(chunk)
+      this.bytes += chunk.length
+    }
+  }
+
+  stop (): void {
+    this.socket.removeListener('readable', this.onReadable)
+    this.socket.removeListener('end', this.onGone)
+    this.socket.removeListener('close', this.onGone)
+  }
+
+  /** True when the client half-closed or is gone: nothing can be tunnelled to it any more. */
+  get gone (): boolean {
+    return this.socket.destroyed || this.socket.readableEnded
+  }
+}
 
 /**
  * Serves one claimed upgrade from inside its Fastify route handler, so the
@@ -52,6 +96,7 @@ export async function proxyUpgrade (
   const ctx = { clientAddress, hashKey: hashKeyOf(group.config.hashKey, req, clientAddress) }
   const encrypted = (req.socket as TLSSocket).encrypted === true
   const tried = new Set<UpstreamServer>()
+  const early: Buffer[] = []
   let lastError: HttpError | null = null
   let limitHeld = true
   const releaseLimit = (): void => {
@@ -79,18 +124,20 @@ export async function proxyUpgrade (
         connectTimeout: route.config.connectTimeout,
         handshakeTimeout: route.config.handshakeTimeout
       })
-      const onClientGone = (): void => attempt.abort()
-      socket.once('close', onClientGone)
+      const watch = new ClientWatch(socket, () => attempt.abort())
       const result = await attempt.result
-      socket.removeListener('close', onClientGone)
+      watch.stop()
+      early.push(...watch.early)
 
-      if (socket.destroyed) {
+      if (watch.gone) {
         // The client left while the upstream was being asked: nothing to answer.
         if (result.kind !== 'failed') result.socket.destroy()
         group.release(server)
         routeStats.failed++
         releaseLimit()
-        return reply.hijack()
+        reply.hijack()
+        socket.destroy()
+        return
       }
       if (result.kind === 'failed') {
         group.recordFailure(server)
@@ -138,7 +185,8 @@ export async function proxyUpgrade (
       // The tunnel now owns the limit slot and the server's connection count.
       limitHeld = false
       const switchBytes = Buffer.concat([Buffer.from(clientSwitchHead(result.res), 'latin1'), result.head])
-      runtime.openTunnel(socket, result.socket, switchBytes, claim.head, { route, server, clientAddress, reqId: String(request.id) })
+      const clientHead = early.length === 0 ? claim.head : Buffer.concat([claim.head, ...early])
+      runtime.openTunnel(socket, result.socket, switchBytes, clientHead, { route, server, clientAddress, reqId: String(request.id) })
       return
     }
   } finally {
