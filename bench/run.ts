@@ -17,7 +17,7 @@ import { writeResults, type RunFile } from './write-results.js'
  */
 
 const USAGE = `usage: npm run bench -- [--quick] [--paths ${PATHS.map((p) => p.id).join(',')}]
-                     [--workloads ${GROUPS.join(',')}] [--reps N] [--no-client-compare] [--no-repeat]
+                     [--workloads ${GROUPS.join(',')}] [--specs w2-c50-64b,...] [--reps N] [--no-client-compare] [--no-repeat]
                      [--quiet-budget SECONDS] [--out DIR]`
 
 const { values } = parseArgs({
@@ -25,6 +25,7 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     paths: { type: 'string' },
     workloads: { type: 'string' },
+    specs: { type: 'string' },
     reps: { type: 'string' },
     'no-client-compare': { type: 'boolean', default: false },
     'no-repeat': { type: 'boolean', default: false },
@@ -62,6 +63,10 @@ const groups = list<Group>('workloads', values.workloads, GROUPS)
 
 const machine = machineInfo()
 const plan = buildPlan(mode, reps, machine.fileLimit, groups)
+if (values.specs !== undefined) {
+  const wanted = list('specs', values.specs, plan.specs.map((s) => s.id))
+  plan.specs = plan.specs.filter((s) => wanted.includes(s.id))
+}
 const skipped: Record<string, string> = {}
 const paths = PATHS.filter((p) => chosenIds.includes(p.id)).filter((p) => {
   const why = p.skipReason()
