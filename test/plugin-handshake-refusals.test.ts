@@ -35,6 +35,10 @@ interface Refusal {
   headers: Array<[string, string]>
   body: string
   chunked?: boolean
+  /** No length: the body ends when the upstream closes. */
+  closeDelimited?: boolean
+  /** Bytes the upstream sends after the complete answer, in the same packet. */
+  after?: string
 }
 
 const REFUSALS: Refusal[] = [
@@ -45,9 +49,17 @@ const REFUSALS: Refusal[] = [
     headers: [['WWW-Authenticate', 'Bearer realm="chat"'], ['Set-Cookie', 'a=1; Path=/'], ['Set-Cookie', 'b=2'], ['X-Trace', 'T-1']],
     body: '{"error":"log in first"}'
   },
-  { status: 403, reason: 'Forbidden', headers: [['Content-Type', 'application/json'], ['x-lower-case', 'kept as is']], body: '{"error":"forbidden"}' },
+  {
+    status: 403,
+    reason: 'Forbidden',
+    headers: [['Content-Type', 'application/json'], ['x-lower-case', 'kept as is']],
+    body: '{"error":"forbidden"}',
+    // An upstream that switched anyway after refusing: those bytes are not part of the answer.
+    after: '\x81\x05hello'
+  },
   { status: 426, reason: 'Upgrade Required', headers: [['Upgrade', 'websocket'], ['Sec-WebSocket-Version', '13']], body: 'version 13 only' },
-  { status: 503, reason: 'Service Unavailable', headers: [['Retry-After', '5'], ['Content-Type', 'text/plain']], body: 'busy, '.repeat(500), chunked: true }
+  { status: 503, reason: 'Service Unavailable', headers: [['Retry-After', '5'], ['Content-Type', 'text/plain']], body: 'busy, '.repeat(500), chunked: true },
+  { status: 500, reason: 'Internal Server Error', headers: [['Content-Type', 'text/plain']], body: 'ends when the upstream closes', closeDelimited: true }
 ]
 
 function writeRefusal ({ socket, headers }: RawExchange): void {
@@ -61,12 +73,14 @@ function writeRefusal ({ socket, headers }: RawExchange): void {
     socket.write(`${half.toString(16)}\r\n${refusal.body.slice(0, half)}\r\n`)
     const rest = refusal.body.slice(half)
     socket.end(`${rest.length.toString(16)}\r\n${rest}\r\n0\r\n\r\n`)
+  } else if (refusal.closeDelimited === true) {
+    socket.end(`${head}\r\n${refusal.body}`)
   } else {
-    socket.end(head + `Content-Length: ${Buffer.byteLength(refusal.body)}\r\n\r\n${refusal.body}`)
+    socket.end(head + `Content-Length: ${Buffer.byteLength(refusal.body)}\r\n\r\n${refusal.body}${refusal.after ?? ''}`)
   }
 }
 
-test('R3 upstream answers 200/401/403/426/503 (one chunked) reach the client verbatim and nothing is tunneled', async () => {
+test('R3 upstream answers 200/401/403/426/503/500 (length, chunked or close-delimited bodies) reach the client verbatim and nothing is tunneled', async () => {
   const baseline = openFdCount()
   const upstream = await startRawBackend(writeRefusal)
   const proxy = await startProxyFixture({ backends: 0, servers: [upstream.url] })
@@ -82,7 +96,7 @@ test('R3 upstream answers 200/401/403/426/503 (one chunked) reach the client ver
       assert.equal(head.reason, refusal.reason)
       const endToEnd = head.headers.filter(([name]) => !/^(connection|transfer-encoding|content-length)$/i.test(name))
       assert.deepEqual(endToEnd, refusal.headers, `headers of the ${refusal.status}`)
-      if (refusal.chunked !== true) assert.deepEqual(headerValues(head, 'content-length'), [String(Buffer.byteLength(refusal.body))])
+      if (refusal.chunked !== true && refusal.closeDelimited !== true) assert.deepEqual(headerValues(head, 'content-length'), [String(Buffer.byteLength(refusal.body))])
       assert.equal(body.toString('latin1'), refusal.body, `body of the ${refusal.status}`)
 
       const seen = upstream.exchanges[i]
