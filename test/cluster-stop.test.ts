@@ -1,0 +1,118 @@
+import { after, before, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { existsSync } from 'node:fs'
+import { connect } from 'node:net'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { startEchoBackend, type EchoBackend } from './helpers/backends.js'
+import { httpGet, makeClusterDir, runCli, startCluster, type RunningCluster } from './helpers/cluster-process.js'
+import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
+import { closedWs, echoOnce, openWs } from './helpers/ws-client.js'
+
+let baseline = 0
+let backend: EchoBackend
+const dirs: Array<{ dir: string, cleanup: () => void }> = []
+const clusters: RunningCluster[] = []
+
+before(async () => {
+  baseline = openFdCount()
+  backend = await startEchoBackend()
+})
+
+after(async () => {
+  for (const cluster of clusters) await cluster.kill()
+  await backend?.close()
+  for (const dir of dirs) dir.cleanup()
+  await assertNoFdLeak(baseline)
+})
+
+async function start (shutdownTimeout: string): Promise<{ cluster: RunningCluster, dir: string }> {
+  const dir = makeClusterDir()
+  dirs.push(dir)
+  const cluster = await startCluster(dir.dir, {
+    upstreams: { echo: { servers: [backend.url] } },
+    routes: [{ path: '/ws', upstream: 'echo' }],
+    listen: { port: 0, host: '127.0.0.1' },
+    admin: { port: 0 },
+    workers: 2,
+    shutdownTimeout
+  })
+  clusters.push(cluster)
+  return { cluster, dir: dir.dir }
+}
+
+/** Whether a TCP connection to the port is refused (the listener is closed). */
+async function refused (port: number): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port })
+    socket.once('connect', () => { socket.destroy(); resolve(false) })
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'))
+  })
+}
+
+test('R39 SIGTERM: no new accepts, /readyz 503, open tunnels work until shutdownTimeout then close, exit 0', async () => {
+  const { cluster } = await start('2s')
+  const tunnel = await openWs(`ws://127.0.0.1:${cluster.port}/ws`)
+  const tunnelClosed = closedWs(tunnel, 20_000)
+  cluster.child.kill('SIGTERM')
+  await cluster.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('stopping'))
+  let isRefused = false
+  for (let i = 0; i < 40 && !isRefused; i++) {
+    isRefused = await refused(cluster.port)
+    if (!isRefused) await sleep(50)
+  }
+  assert.ok(isRefused, 'the client listener is closed')
+  const ready = await httpGet(cluster.adminPort as number, '/readyz')
+  assert.equal(ready.status, 503)
+  assert.equal(ready.body.trim(), 'draining')
+  assert.equal(await echoOnce(tunnel, 'still draining'), 'still draining')
+  await tunnelClosed
+  const { code } = await cluster.closed
+  assert.equal(code, 0)
+})
+
+test('R39 `ws-cluster stop` drains and exits 0; the pid file and control socket are removed', async () => {
+  const { cluster, dir } = await start('1s')
+  const tunnel = await openWs(`ws://127.0.0.1:${cluster.port}/ws`)
+  const tunnelClosed = closedWs(tunnel, 20_000)
+  assert.ok(existsSync(join(dir, '.ws-cluster', 'ws-cluster.pid')))
+  const stop = await runCli(['stop', '--config', 'ws-cluster.config.json'], dir)
+  assert.equal(stop.code, 0, stop.stderr)
+  assert.match(stop.stdout, /stopped/)
+  await tunnelClosed
+  assert.equal((await cluster.closed).code, 0)
+  assert.equal(existsSync(join(dir, '.ws-cluster', 'ws-cluster.pid')), false)
+  assert.equal(existsSync(join(dir, '.ws-cluster', 'ws-cluster.sock')), false)
+  const again = await runCli(['stop', '--config', 'ws-cluster.config.json'], dir)
+  assert.equal(again.code, 1, 'nothing left to stop')
+  assert.match(again.stderr, /no running ws-cluster found/)
+})
+
+test('R39 a second signal exits at once without waiting for the drain', async () => {
+  const { cluster } = await start('60s')
+  const tunnel = await openWs(`ws://127.0.0.1:${cluster.port}/ws`)
+  const tunnelClosed = closedWs(tunnel, 20_000)
+  cluster.child.kill('SIGINT')
+  await cluster.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('stopping'))
+  cluster.child.kill('SIGINT')
+  // Well within the 60 s drain: the forced exit does not wait for tunnels.
+  const { code } = await cluster.closed
+  assert.equal(code, 1)
+  await tunnelClosed
+})
+
+test('CLI usage errors exit 2; reload and status without a running cluster exit 1', async () => {
+  const dir = makeClusterDir()
+  dirs.push(dir)
+  const usage = await runCli(['start', '--workers', 'lots'], dir.dir)
+  assert.equal(usage.code, 2)
+  const none = await runCli(['status'], dir.dir)
+  assert.equal(none.code, 1)
+  assert.match(none.stderr, /no running ws-cluster found/)
+  const noConfig = await runCli(['start'], dir.dir)
+  assert.equal(noConfig.code, 1)
+  assert.match(noConfig.stderr, /ws-cluster\.config\.json/)
+  const help = await runCli(['reload', '--help'], dir.dir)
+  assert.equal(help.code, 0)
+  assert.match(help.stdout, /reload/)
+})
