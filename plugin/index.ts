@@ -111,6 +111,7 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
   fastify.addHook('onClose', async () => {
     fastify.server.removeListener('connection', onConnection)
     fastify.server.removeListener('secureConnection', onConnection)
+    for (const attempt of runtime.attempts) attempt.abort()
     for (const tunnel of runtime.tunnels) tunnel.destroy('shutdown')
     await tunnelsFinished(runtime, Date.now() + CUT_SETTLE_MS)
     for (const pair of agents.values()) {
@@ -120,9 +121,9 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
   })
 }
 
-/** Polls until every tunnel has finished (its access-log line written) or `deadline` passes. */
+/** Polls until every tunnel and upstream attempt has finished (access-log lines written) or `deadline` passes. */
 async function tunnelsFinished (runtime: ProxyRuntime, deadline: number): Promise<void> {
-  while (runtime.tunnels.size > 0 && Date.now() < deadline) {
+  while (runtime.tunnels.size + runtime.attempts.size > 0 && Date.now() < deadline) {
     await new Promise(resolve => setTimeout(resolve, Math.min(50, Math.max(1, deadline - Date.now()))))
   }
 }
@@ -133,11 +134,13 @@ const CUT_SETTLE_MS = 1000
 
 /** R39: open tunnels get until the shutdown timeout to finish on their own, then are cut. */
 async function drainTunnels (runtime: ProxyRuntime, timeoutMs: number): Promise<void> {
-  if (runtime.tunnels.size === 0) return
-  runtime.log.info({ tunnels: runtime.tunnels.size, timeoutMs }, 'waiting for open tunnels to close')
+  if (runtime.tunnels.size + runtime.attempts.size === 0) return
+  runtime.log.info({ tunnels: runtime.tunnels.size, handshakes: runtime.attempts.size, timeoutMs }, 'waiting for open tunnels to close')
   await tunnelsFinished(runtime, Date.now() + timeoutMs)
-  if (runtime.tunnels.size > 0) {
-    runtime.log.warn({ tunnels: runtime.tunnels.size }, 'shutdown timeout reached: closing open tunnels')
+  if (runtime.tunnels.size + runtime.attempts.size > 0) {
+    runtime.log.warn({ tunnels: runtime.tunnels.size, handshakes: runtime.attempts.size }, 'shutdown timeout reached: closing open tunnels')
+    // Handshakes still waiting for their upstream would otherwise keep the server open until handshakeTimeout.
+    for (const attempt of runtime.attempts) attempt.abort()
     for (const tunnel of runtime.tunnels) tunnel.destroy('shutdown')
     await tunnelsFinished(runtime, Date.now() + CUT_SETTLE_MS)
   }

@@ -43,6 +43,8 @@ export class ProxyRuntime {
   readonly counters: ProxyCounters
   readonly limits: ConnectionLimits
   readonly tunnels = new Set<ProxiedTunnel>()
+  /** Upstream attempts in flight: shutdown waits for them like for tunnels, then aborts them. */
+  readonly attempts = new Set<{ abort: () => void }>()
   /** Set by preClose: new upgrades are refused while open tunnels drain. */
   closing = false
 

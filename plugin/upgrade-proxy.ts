@@ -125,7 +125,9 @@ export async function proxyUpgrade (
         handshakeTimeout: route.config.handshakeTimeout
       })
       const watch = new ClientWatch(socket, () => attempt.abort())
+      runtime.attempts.add(attempt)
       const result = await attempt.result
+      runtime.attempts.delete(attempt)
       watch.stop()
       early.push(...watch.early)
 
@@ -138,6 +140,13 @@ export async function proxyUpgrade (
         reply.hijack()
         socket.destroy()
         return
+      }
+      if (result.kind === 'failed' && runtime.closing) {
+        // Aborted by shutdown (or failed during it): no other server is tried now.
+        group.release(server)
+        routeStats.failed++
+        releaseLimit()
+        return reply.code(503).send(new ConnectionLimitError('shutting down'))
       }
       if (result.kind === 'failed') {
         group.recordFailure(server)
