@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import { startEchoBackend } from './helpers/backends.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 import {
-  backendFor, closeWs, echo, httpGet, openOn, openWs, rawConnect, refusal, refusedUrl, startProxy, tunnelLogs, upgradeHead, waitFor
+  backendFor, closeWs, echo, httpGet, openOn, openWs, rawConnect, refusal, refusedUrl, startProxy, startSilentUpstream, statusOf, tunnelLogs, upgradeHead, waitFor
 } from './helpers/plugin-harness.js'
 
 test('hooks: an onRequest hook answering 401 and a preHandler answering 403 refuse upgrades before any upstream connection', async () => {
@@ -183,6 +183,34 @@ test('R39 app.close() returns as soon as the last tunnel ends on its own within 
   } finally {
     await proxy.close()
     await backend.close()
+  }
+  await assertNoFdLeak(baseline)
+})
+
+test('R39 app.close() with a handshake still waiting for its upstream: 503 once shutdownTimeout is over, not after handshakeTimeout', async () => {
+  const baseline = openFdCount()
+  const silent = await startSilentUpstream()
+  const proxy = await startProxy({
+    upstreams: { g: { servers: [silent.url] } },
+    routes: [{ path: '/ws', upstream: 'g', handshakeTimeout: '60s' }],
+    shutdownTimeout: '300ms'
+  })
+  try {
+    const client = await rawConnect(proxy.port)
+    const got: Buffer[] = []
+    client.on('data', (chunk: Buffer) => got.push(chunk))
+    const clientClosed = once(client, 'close')
+    client.write(upgradeHead('/ws'))
+    await waitFor(() => silent.accepted() === 1, 'upstream asked')
+    const startedAt = Date.now()
+    await proxy.close()
+    // Generous bound, far below the 60 s handshakeTimeout.
+    assert.ok(Date.now() - startedAt < 10_000)
+    await clientClosed
+    assert.equal(statusOf(Buffer.concat(got).toString('latin1')), 503)
+  } finally {
+    await proxy.close()
+    await silent.close()
   }
   await assertNoFdLeak(baseline)
 })
