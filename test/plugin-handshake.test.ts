@@ -158,7 +158,7 @@ test('R5 the upstream gets HTTP/1.1 with the client Upgrade value, Connection: u
   await assertNoFdLeak(baseline)
 })
 
-test('R6 Keep-Alive, Proxy-Connection, TE, Trailer and headers named in Connection are not forwarded on an upgrade', async () => {
+test('R6 Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding and headers named in Connection are not forwarded on an upgrade', async () => {
   const baseline = openFdCount()
   const proxy = await startProxyFixture()
   const client = await RawClient.open(proxy.port)
@@ -174,6 +174,7 @@ test('R6 Keep-Alive, Proxy-Connection, TE, Trailer and headers named in Connecti
         'Proxy-Connection: keep-alive',
         'TE: trailers',
         'Trailer: X-Checksum',
+        'Transfer-Encoding: chunked',
         'X-Hop-Secret: do not pass',
         'X-Other-Hop: nor this',
         'Forwarded: for=192.0.2.60;proto=http',
