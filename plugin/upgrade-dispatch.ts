@@ -1,7 +1,9 @@
 import { ServerResponse, type IncomingMessage, type Server } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyInstance } from 'fastify'
-import { kUpgradeClaim, type ProxyRuntime, type UpgradeClaim } from './proxy-runtime.js'
+import { BadHandshakeError } from './errors.js'
+import { isWebSocketUpgrade } from './handshake-validate.js'
+import { kUpgradeClaim, type ProxyRuntime, type RouteRuntime, type UpgradeClaim } from './proxy-runtime.js'
 
 type UpgradeListener = (req: IncomingMessage, socket: Socket, head: Buffer) => void
 
@@ -16,6 +18,20 @@ function destroyOnError (this: Socket): void {
 function endSocketAfterResponse (this: ServerResponse): void {
   const socket = this.socket
   if (socket !== null) socket.end()
+}
+
+/**
+ * R7: a WebSocket upgrade must be a GET. The route is registered for GET
+ * only, so the router would answer 404 for any other method; the request is
+ * refused here instead, as malformed, before any hook or upstream sees it.
+ */
+function refuseNonGetWebSocket (fastify: FastifyInstance, runtime: ProxyRuntime, route: RouteRuntime, req: IncomingMessage, res: ServerResponse): void {
+  const err = new BadHandshakeError(`WebSocket upgrade with method ${req.method ?? ''}`)
+  runtime.counters.route(route.config.path).failed++
+  fastify.log.info({ method: req.method, url: req.url, reason: err.message, statusCode: 400 }, 'upgrade refused: invalid handshake')
+  const body = JSON.stringify({ statusCode: 400, code: err.code, error: 'Bad Request', message: err.message })
+  res.writeHead(400, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), Connection: 'close' })
+  res.end(body)
 }
 
 /**
@@ -42,6 +58,10 @@ export function installUpgradeDispatcher (fastify: FastifyInstance, runtime: Pro
     res.shouldKeepAlive = false
     res.assignSocket(socket)
     res.on('finish', endSocketAfterResponse)
+    if (route !== undefined && req.method !== 'GET' && isWebSocketUpgrade(req)) {
+      refuseNonGetWebSocket(fastify, runtime, route, req, res)
+      return
+    }
     if (route !== undefined) {
       const claim: UpgradeClaim = { socket, head, route, res };
       (req as IncomingMessage & { [kUpgradeClaim]?: UpgradeClaim })[kUpgradeClaim] = claim
