@@ -96,11 +96,13 @@ export class UpstreamAttempt {
       return
     }
     if (res.statusCode === 101) {
-      // Node's parser only reports a 101 as an upgrade when it names a
-      // protocol; without Upgrade it arrives here. Relaying it would tell the
-      // client the protocol switched when nothing will be tunneled (R2, R8).
+      // Node's parser only reports a 101 as an upgrade when it carries both
+      // Upgrade and Connection: upgrade; any other 101 arrives here. Relaying
+      // it would tell the client the protocol switched when nothing will be
+      // tunneled (R2, R8).
+      const reason = res.headers.upgrade === undefined ? '101 without an Upgrade header' : '101 without Connection: upgrade'
       this.socket?.destroy()
-      this.settle({ kind: 'failed', error: new UpstreamBadHandshakeError(this.opts.server.url, '101 without an Upgrade header'), timedOut: false })
+      this.settle({ kind: 'failed', error: new UpstreamBadHandshakeError(this.opts.server.url, reason), timedOut: false })
       return
     }
     this.settle({ kind: 'answered', res, socket: this.socket as Socket })
