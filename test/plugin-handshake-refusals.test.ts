@@ -186,10 +186,11 @@ const BAD_SWITCHES: Record<string, (key: string) => string[]> = {
   'no accept': () => ['Upgrade: websocket', 'Connection: Upgrade'],
   'another protocol': (key) => ['Upgrade: h2c', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${acceptFor(key)}`],
   // Without Upgrade the answer does not even parse as a switch; it must not be relayed as one either (R2 on the upgrade path).
-  'no Upgrade header': (key) => ['Connection: Upgrade', `Sec-WebSocket-Accept: ${acceptFor(key)}`]
+  'no Upgrade header': (key) => ['Connection: Upgrade', `Sec-WebSocket-Accept: ${acceptFor(key)}`],
+  'no Connection: upgrade': (key) => ['Upgrade: websocket', `Sec-WebSocket-Accept: ${acceptFor(key)}`]
 }
 
-test('R8 an upstream 101 with a wrong or missing Sec-WebSocket-Accept, another protocol or no Upgrade becomes 502', async () => {
+test('R8 an upstream 101 with a wrong or missing Sec-WebSocket-Accept, another protocol, no Upgrade or no Connection: upgrade becomes 502', async () => {
   const baseline = openFdCount()
   const upstream = await startRawBackend(({ socket, headers }) => {
     const lines = BAD_SWITCHES[headers['x-case']](headers['sec-websocket-key'])
