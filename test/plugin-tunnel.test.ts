@@ -44,6 +44,40 @@ test('R9 client frames in the same write as the handshake reach the upstream onl
   await assertNoFdLeak(baseline)
 })
 
+test('R9 client frames sent while the upstream is still deciding reach it after its 101, in order', async () => {
+  const baseline = openFdCount()
+  let release: () => void = () => {}
+  let earlyBytes = -1
+  const upstream = await startRawBackend((exchange) => {
+    release = () => {
+      earlyBytes = exchange.byteCount
+      exchange.socket.write(switchingHead(exchange.headers['sec-websocket-key']))
+    }
+  })
+  const proxy = await startProxyFixture({ backends: 0, servers: [upstream.url] })
+  const client = await RawClient.open(proxy.port)
+  try {
+    client.write(requestHead())
+    await until(() => upstream.exchanges.length === 1, 'the upgrade at the upstream')
+    const frames = [clientFrame(1, Buffer.from('while waiting 1')), clientFrame(2, Buffer.alloc(30_000, 7))]
+    for (const frame of frames) client.write(frame)
+    // Let the frames reach the proxy before the upstream answers.
+    await until(() => proxy.clientSockets[0].bytesRead >= Buffer.byteLength(requestHead()) + frames[0].length + frames[1].length, 'the frames at the proxy')
+    release()
+    assert.equal((await client.head()).statusCode, 101)
+    const seen = upstream.exchanges[0]
+    const expected = Buffer.concat(frames)
+    await until(() => seen.byteCount >= expected.length, 'the frames at the upstream')
+    assert.equal(earlyBytes, 0, 'no client byte reached the upstream before its 101')
+    assert.ok(Buffer.concat(seen.received).equals(expected))
+  } finally {
+    await client.destroy()
+    await proxy.close()
+    await upstream.close()
+  }
+  await assertNoFdLeak(baseline)
+})
+
 test('R9 early client frames are echoed by a real ws backend in order', async () => {
   const baseline = openFdCount()
   const proxy = await startProxyFixture()
