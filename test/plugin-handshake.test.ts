@@ -14,7 +14,7 @@ import { closeWs, connectWs } from './helpers/ws-clients.js'
 // duplicates); real `ws` clients where behaviour is the point. Refusals
 // (R2, R3, R7, R8) are in plugin-handshake-refusals.test.ts.
 
-/** Pairs of a rawHeaders array whose name is `name` (case-insensitive), values in order. */
+/** Values of the rawHeaders entries named `name` (lower-case), in wire order, duplicates kept. */
 function rawValues (req: IncomingMessage, name: string): string[] {
   const out: string[] = []
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
