@@ -1,11 +1,12 @@
 import { Agent as HttpAgent } from 'node:http'
 import { Agent as HttpsAgent } from 'node:https'
-import type { IncomingMessage } from 'node:http'
+import type { ClientRequest, IncomingMessage } from 'node:http'
+import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import httpProxy from '@fastify/http-proxy'
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import { clientAddressOf } from './client-address.js'
-import { NoLiveUpstreamError, UpstreamConnectError, UpstreamHandshakeTimeoutError } from './errors.js'
+import { NoLiveUpstreamError, UpstreamBadHandshakeError, UpstreamConnectError, UpstreamHandshakeTimeoutError } from './errors.js'
 import { forwardedValues } from './forwarded-headers.js'
 import { hashKeyOf } from './hash-key.js'
 import type { RouteRuntime } from './proxy-runtime.js'
@@ -26,7 +27,38 @@ type TargetedRequest = FastifyRequest & { [kTarget]?: { server: UpstreamServer, 
 export function createGroupAgents (group: UpstreamGroup): { 'http:': HttpAgent, 'https:': HttpsAgent } {
   const keepalive = group.config.keepalive
   const options = { keepAlive: keepalive > 0, keepAliveMsecs: 60_000, maxFreeSockets: Math.max(keepalive, 1), maxSockets: Infinity }
-  return { 'http:': new HttpAgent(options), 'https:': new HttpsAgent({ ...options, rejectUnauthorized: false }) }
+  return { 'http:': new PassthroughHttpAgent(options), 'https:': new PassthroughHttpsAgent({ ...options, rejectUnauthorized: false }) }
+}
+
+/**
+ * R2: an upstream that answers 101 to a plain request must not leave the
+ * client waiting. With no 'upgrade' listener Node's HTTP client destroys the
+ * socket without telling the request, which then hangs until the client
+ * gives up; this listener turns the switch into a request error (→ 502).
+ */
+function failUnaskedUpgrade (this: ClientRequest, res: IncomingMessage, socket: Socket): void {
+  socket.destroy()
+  const url = `${this.protocol}//${this.host}`
+  // The socket is already detached from the request, so destroy(err) would not reach its 'error' listeners.
+  this.destroy()
+  this.emit('error', new UpstreamBadHandshakeError(url, `${res.statusCode ?? 101} switching protocols to a request that asked for none`))
+}
+
+// addRequest is where every request meets its agent, pooled socket or not.
+type AgentWithAddRequest = { addRequest: (req: ClientRequest, options: unknown) => void }
+
+class PassthroughHttpAgent extends HttpAgent {
+  addRequest (req: ClientRequest, options: unknown): void {
+    req.on('upgrade', failUnaskedUpgrade);
+    (HttpAgent.prototype as unknown as AgentWithAddRequest).addRequest.call(this, req, options)
+  }
+}
+
+class PassthroughHttpsAgent extends HttpsAgent {
+  addRequest (req: ClientRequest, options: unknown): void {
+    req.on('upgrade', failUnaskedUpgrade);
+    (HttpsAgent.prototype as unknown as AgentWithAddRequest).addRequest.call(this, req, options)
+  }
 }
 
 function release (request: TargetedRequest, group: UpstreamGroup): void {
@@ -92,6 +124,10 @@ export async function registerHttpPassthrough (
           const target = request[kTarget]
           const url = target?.server.id ?? group.name
           const cause = error.cause as NodeJS.ErrnoException | undefined
+          if (cause?.code === 'WS_CLUSTER_UPSTREAM_BAD_HANDSHAKE') {
+            request.log.warn({ upstream: url, err: cause }, 'http passthrough: upstream switched protocols')
+            return reply.code(502).send(cause)
+          }
           const timedOut = error.statusCode === 504
           if (target !== undefined && (cause?.code === 'ECONNREFUSED' || timedOut || cause?.code === 'EHOSTUNREACH')) {
             group.recordFailure(target.server)
