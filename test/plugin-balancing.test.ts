@@ -49,7 +49,7 @@ test('R22 a refused server counts a failure and is skipped for failTimeout after
   const [a, b] = list
   const proxy = await startProxy({
     upstreams: {
-      g: { servers: [{ url: dead, maxFails: 1, failTimeout: '400ms' }, a.url, b.url] },
+      g: { servers: [{ url: dead, maxFails: 1, failTimeout: '1500ms' }, a.url, b.url] },
       single: { servers: [{ url: dead, maxFails: 1, failTimeout: '10s' }] }
     },
     routes: [{ path: '/ws', upstream: 'g' }, { path: '/single', upstream: 'single' }]
@@ -60,7 +60,7 @@ test('R22 a refused server counts a failure and is skipped for failTimeout after
     assert.ok(seen.every(name => name === 'A' || name === 'B'), `every upgrade served: ${seen.join(' ')}`)
     assert.equal(serverStats(proxy, 'g', dead).failures, 1, 'tried once, then skipped within failTimeout')
     assert.equal(serverStats(proxy, 'g', dead).state, 'failed')
-    await new Promise(resolve => setTimeout(resolve, 500))
+    await new Promise(resolve => setTimeout(resolve, 1600))
     // failTimeout is over: the dead server is eligible again and, within a few
     // picks (its effective weight recovers as in nginx), tried and failed again.
     for (let i = 0; i < 6; i++) await backendFor(`${proxy.wsBase}/ws`)

@@ -261,12 +261,20 @@ test('access log: one line per tunnel with route, upstream, client, status, dura
     await waitFor(() => tunnelLogs(proxy.logs).length === 2, 'second access log line')
     assert.equal(tunnelLogs(proxy.logs)[1].closedBy, 'upstream')
 
+    // A handshake refused before any upstream (426: unsupported version) counts as failed, not as a tunnel.
+    assert.equal((await refusal(`${proxy.wsBase}/chat/room3`, { protocolVersion: 8 })).status, 426)
+    await waitFor(() => proxy.app.wsProxy.stats().connections.active === 0, 'client connections closed')
     const stats = proxy.app.wsProxy.stats()
+    assert.deepEqual(
+      { ...stats.connections },
+      { active: 0, accepted: 3, handled: 3, requests: 3, refused: 0, tunnelsOpen: 0, handshaking: 0 }
+    )
+    assert.equal(stats.routes['/chat/*'].failed, 1)
     assert.equal(stats.routes['/chat/*'].total, 2)
     assert.equal(stats.routes['/chat/*'].open, 0)
     assert.equal(stats.routes['/chat/*'].bytesFromClients, (line.bytesFromClient as number) + (tunnelLogs(proxy.logs)[1].bytesFromClient as number))
     assert.equal(stats.upstreams.b.servers[0].total, 2)
-    assert.equal(stats.connections.tunnelsOpen, 0)
+    assert.equal(stats.upstreams.b.servers[0].active, 0)
   } finally {
     await proxy.close()
     await backend.close()

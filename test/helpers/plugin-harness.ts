@@ -217,8 +217,9 @@ export interface StandInUpstream {
 const NEVER_ACCEPT = `
 const server = require('node:net').createServer()
 server.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
+  // Writes to a pipe are synchronous on Linux, so the port is out before the loop blocks.
   process.stdout.write(server.address().port + '\\n')
-  setTimeout(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 120000), 20)
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 120000)
 })`
 
 /**
@@ -229,10 +230,22 @@ export async function startNeverAcceptingUpstream (): Promise<StandInUpstream> {
   const child = spawn(process.execPath, ['-e', NEVER_ACCEPT], { stdio: ['ignore', 'pipe', 'inherit'] })
   const [line] = await once(child.stdout, 'data') as [Buffer]
   const port = Number(String(line).trim())
-  await new Promise(resolve => setTimeout(resolve, 100))
   const fillers: Socket[] = []
-  // Linux queues backlog + 1 connections; two fill it.
-  for (let i = 0; i < 2; i++) fillers.push(await rawConnect(port))
+  // Linux queues backlog + 1 connections, so two normally fill it; probing
+  // until a connect hangs makes sure, whatever the child did before blocking.
+  for (let i = 0; i < 10; i++) {
+    const probe = connect({ port, host: '127.0.0.1' })
+    probe.on('error', () => {})
+    const connected = await Promise.race([
+      once(probe, 'connect').then(() => true),
+      new Promise<boolean>(resolve => setTimeout(() => resolve(false), 250))
+    ])
+    if (!connected) {
+      probe.destroy()
+      break
+    }
+    fillers.push(probe)
+  }
   return {
     url: `http://127.0.0.1:${port}`,
     close: async () => {
