@@ -194,9 +194,15 @@ export class Primary {
       this.config = { ...next, listen: this.config.listen, admin: this.config.admin, workers: this.config.workers }
       let replaced = 0
       for (const slot of this.slots.ids) {
+        if (this.state !== 'reloading') break
         let fresh: WorkerInfo
         try {
           fresh = await this.spawn(this.config, slot)
+          // A stop that began while this worker started: it has nothing to serve.
+          if (this.state !== 'reloading') {
+            drainWorker(fresh, 0).catch(() => {})
+            break
+          }
         } catch (err) {
           this.log.error({ slot, err: (err as Error).message, replaced }, 'reload stopped: a new worker failed to start; remaining slots keep their old workers')
           return { ok: false, error: (err as Error).message, replaced }

@@ -36,6 +36,8 @@ function configure (): void {
 export function startWorker (config: ClusterConfig, slot: number, pretty: boolean, onFork: (info: WorkerInfo) => void, timeoutMs = WORKER_START_TIMEOUT_MS): Promise<WorkerInfo> {
   configure()
   const worker = cluster.fork({ WS_CLUSTER_SLOT: String(slot) })
+  // A send racing the worker's death emits 'error' on it; the 'exit' handlers deal with the death itself.
+  worker.on('error', () => {})
   const info: WorkerInfo = { worker, slot, pid: worker.process.pid ?? 0, startedAt: Date.now(), state: 'starting' }
   onFork(info)
   const setup: SetupMessage = { type: 'ws-cluster:setup', config, slot, pretty }
@@ -55,7 +57,7 @@ export function startWorker (config: ClusterConfig, slot: number, pretty: boolea
       if (!isClusterMessage(message)) return
       const msg = message as WorkerToPrimary
       if (msg.type === 'ws-cluster:hello') {
-        worker.send(setup)
+        worker.send(setup, (err) => { if (err !== null && err !== undefined) fail(err) })
       } else if (msg.type === 'ws-cluster:ready') {
         cleanup()
         info.state = 'serving'
@@ -93,7 +95,10 @@ export function drainWorker (info: WorkerInfo, shutdownTimeout: number): Promise
       clearTimeout(killTimer)
       resolve()
     })
-    if (worker.isConnected()) worker.send({ type: 'ws-cluster:drain' })
-    else worker.process.kill('SIGKILL')
+    if (worker.isConnected()) {
+      worker.send({ type: 'ws-cluster:drain' }, (err) => { if (err !== null && err !== undefined) worker.process.kill('SIGKILL') })
+    } else {
+      worker.process.kill('SIGKILL')
+    }
   })
 }

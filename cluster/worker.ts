@@ -27,6 +27,9 @@ import { createProxyApp } from './worker-app.js'
  */
 const DRAIN_GRACE_MS = 1000
 
+/** Like nginx `ssl_handshake_timeout` (60 s there); shorter, because a stalled handshake only costs us. */
+const TLS_HANDSHAKE_TIMEOUT_MS = 10_000
+
 interface Serving {
   app: FastifyInstance
   server: Server
@@ -52,7 +55,13 @@ function accept (socket: Socket, message: ConnMessage): void {
   if (message.h !== undefined) socket.unshift(Buffer.from(message.h, 'base64'))
   let connection: Socket = socket
   if (serving.secureContext !== null) {
-    connection = new TLSSocket(socket, { isServer: true, secureContext: serving.secureContext, ALPNProtocols: ['http/1.1'] })
+    const tlsSocket = new TLSSocket(socket, { isServer: true, secureContext: serving.secureContext, ALPNProtocols: ['http/1.1'] })
+    // A TLSSocket built outside a tls.Server has no handshake timeout of its own: a client
+    // that connects and never finishes the handshake would hold the socket forever.
+    const timer = setTimeout(() => tlsSocket.destroy(), TLS_HANDSHAKE_TIMEOUT_MS)
+    tlsSocket.once('secure', () => clearTimeout(timer))
+    tlsSocket.once('close', () => clearTimeout(timer))
+    connection = tlsSocket
   }
   if (message.a !== undefined) setClientAddress(connection, message.a)
   serving.server.emit('connection', connection)

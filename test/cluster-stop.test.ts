@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
 import { connect } from 'node:net'
 import { join } from 'node:path'
+import { writeFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { startEchoBackend, type EchoBackend } from './helpers/backends.js'
 import { httpGet, makeClusterDir, runCli, startCluster, type RunningCluster } from './helpers/cluster-process.js'
@@ -115,4 +116,22 @@ test('CLI usage errors exit 2; reload and status without a running cluster exit 
   const help = await runCli(['reload', '--help'], dir.dir)
   assert.equal(help.code, 0)
   assert.match(help.stdout, /reload/)
+})
+
+test('R41 start exits 1 when a worker cannot start (the user app throws), after stopping the others', async () => {
+  const dir = makeClusterDir()
+  dirs.push(dir)
+  writeFileSync(join(dir.dir, 'broken-app.mjs'), 'export default async function broken () { throw new Error(\'broken user app\') }\n')
+  writeFileSync(join(dir.dir, 'ws-cluster.config.json'), JSON.stringify({
+    upstreams: { echo: { servers: [backend.url] } },
+    routes: [{ path: '/ws', upstream: 'echo' }],
+    listen: { port: 0, host: '127.0.0.1' },
+    admin: false,
+    workers: 2,
+    app: 'broken-app.mjs'
+  }))
+  const result = await runCli(['start'], dir.dir)
+  assert.equal(result.code, 1)
+  assert.match(result.stdout, /broken user app/)
+  assert.match(result.stdout, /ws-cluster could not start/)
 })
