@@ -65,8 +65,8 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
     runtime.counters.active++
     socket.once('close', countClosed)
   }
+  // A TLS server emits 'connection' for the TCP socket too (before 'secureConnection'), so this counts every client once.
   fastify.server.on('connection', onConnection)
-  fastify.server.on('secureConnection', onConnection)
   fastify.addHook('onRequest', async () => { runtime.counters.requests++ })
 
   const shapeHook = requestShapeHook(options.limits.maxUrlLength)
@@ -110,7 +110,6 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
 
   fastify.addHook('onClose', async () => {
     fastify.server.removeListener('connection', onConnection)
-    fastify.server.removeListener('secureConnection', onConnection)
     for (const attempt of runtime.attempts) attempt.abort()
     for (const tunnel of runtime.tunnels) tunnel.destroy('shutdown')
     await tunnelsFinished(runtime, Date.now() + CUT_SETTLE_MS)
