@@ -98,7 +98,7 @@ function resolveUpstream (name: string, raw: unknown): ResolvedUpstream {
   if (!isPlainObject(raw)) fail(path, raw, 'an object { servers: [...], balance?, hashKey?, keepalive? }')
   rejectUnknownKeys(raw, UPSTREAM_KEYS, path)
   const spec = raw as unknown as UpstreamOptions
-  const balance = spec.balance ?? 'round-robin'
+  const balance = spec.balance === undefined ? 'round-robin' : spec.balance
   if (!BALANCE_METHODS.includes(balance)) fail(`${path}.balance`, spec.balance, BALANCE_METHODS.join(', '))
   if (spec.hashKey !== undefined && balance !== 'hash') {
     fail(`${path}.hashKey`, spec.hashKey, 'only with balance: "hash"')
@@ -188,7 +188,7 @@ export function resolveOptions (raw: unknown): ResolvedOptions {
     if (paths.has(route.path)) fail(`routes[${i}].path`, route.path, 'each path once')
     paths.add(route.path)
   }
-  const limits = spec.limits ?? {}
+  const limits = spec.limits === undefined ? {} : spec.limits
   if (!isPlainObject(limits)) fail('limits', limits, 'an object { maxConnections?, maxConnectionsPerIp?, maxUrlLength? }')
   rejectUnknownKeys(limits as Record<string, unknown>, LIMIT_KEYS, 'limits')
   return {
