@@ -1,6 +1,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import type { Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { setClientAddress } from '../plugin/index.js'
 import { startEchoBackend } from './helpers/backends.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
@@ -131,6 +135,35 @@ test('R30 R33 setClientAddress overrides the peer address for forwarded headers,
   } finally {
     await proxy.close()
     await Promise.all(backends.map(async backend => await backend.close()))
+  }
+  await assertNoFdLeak(baseline)
+})
+
+test('R30 a wss client gets X-Forwarded-Proto https; the TLS connection counts once in stats', async () => {
+  const baseline = openFdCount()
+  const dir = mkdtempSync(join(tmpdir(), 'ws-cluster-tls-'))
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1',
+    '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1'], { stdio: 'ignore' })
+  const cert = readFileSync(join(dir, 'cert.pem'))
+  const key = readFileSync(join(dir, 'key.pem'))
+  rmSync(dir, { recursive: true, force: true })
+  const backend = await startEchoBackend()
+  const proxy = await startProxy({ upstreams: { b: { servers: [backend.url] } }, routes: [{ path: '/ws', upstream: 'b' }] }, {
+    fastify: { https: { cert, key } }
+  })
+  try {
+    const { ws } = await openOn(`wss://127.0.0.1:${proxy.port}/ws`, { ca: cert })
+    assert.equal(backend.upgrades[0].headers['x-forwarded-proto'], 'https')
+    const { connections } = proxy.app.wsProxy.stats()
+    assert.equal(connections.accepted, 1)
+    assert.equal(connections.active, 1)
+    await closeWs(ws)
+    await waitFor(() => proxy.app.wsProxy.stats().connections.active === 0, 'connection counted closed once')
+    await new Promise(resolve => setTimeout(resolve, 100))
+    assert.equal(proxy.app.wsProxy.stats().connections.active, 0, 'never below zero')
+  } finally {
+    await proxy.close()
+    await backend.close()
   }
   await assertNoFdLeak(baseline)
 })
