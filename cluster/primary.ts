@@ -142,7 +142,11 @@ export class Primary {
     this.workers.delete(worker)
     const servedSlot = this.slots.release(worker)
     // Sockets Node still had queued for the dead worker wait for the slot's next worker.
-    for (const handoff of reclaimInFlight(worker)) this.slots.deliver(info.slot, handoff)
+    const { requeue, closed } = reclaimInFlight(worker)
+    for (const handoff of requeue) this.slots.deliver(info.slot, handoff)
+    if (requeue.length > 0 || closed > 0) {
+      this.log.warn({ slot: info.slot, workerPid: info.pid, requeued: requeue.length, closed }, 'connections on their way to a dead worker were requeued or closed')
+    }
     if (info.state !== 'serving' || servedSlot === null || this.state === 'stopping') return
     this.restarts++
     const delay = this.backoff.nextDelay(info.slot, Date.now() - info.startedAt)

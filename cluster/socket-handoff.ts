@@ -71,11 +71,12 @@ interface ChildInternals {
  * dead worker, so it cannot be replayed safely).
  *
  * @example
- * worker.on('exit', () => { for (const h of reclaimInFlight(worker)) slots.enqueue(slotId, h) })
+ * worker.on('exit', () => { for (const h of reclaimInFlight(worker).requeue) slots.deliver(slotId, h) })
  */
-export function reclaimInFlight (worker: Worker): Handoff[] {
+export function reclaimInFlight (worker: Worker): { requeue: Handoff[], closed: number } {
   const child = worker.process as unknown as ChildInternals
   const reclaimed: Handoff[] = []
+  let closed = 0
   const queue = child._handleQueue
   if (Array.isArray(queue)) {
     child._handleQueue = null
@@ -92,7 +93,10 @@ export function reclaimInFlight (worker: Worker): Handoff[] {
   const pending = child._pendingMessage
   if (pending !== null && pending !== undefined) {
     child._pendingMessage = null
-    if (typeof pending.handle?.close === 'function') pending.handle.close()
+    if (typeof pending.handle?.close === 'function') {
+      pending.handle.close()
+      closed++
+    }
   }
-  return reclaimed
+  return { requeue: reclaimed, closed }
 }

@@ -1,6 +1,7 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readdirSync } from 'node:fs'
+import { connect } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { WebSocket } from 'ws'
 import { startEchoBackend, type EchoBackend } from './helpers/backends.js'
@@ -120,4 +121,47 @@ test('R41 a worker that keeps crashing is respawned with growing delays and logg
   assert.ok((died.respawnInMs as number) > 0, 'a crash loop backs off')
   await cluster.waitForLog((line) => line.msg === 'worker replaced' && line.slot === first.slot && line.workerPid !== second.workerPid)
   assert.equal((await httpGet(cluster.port, '/whoami', address)).status, 200)
+})
+
+test('R41 R38 killing a worker under a stream of hand-offs: every connection settles, queued ones are served by the replacement, the primary leaks no descriptor', async () => {
+  const target = await whoami(cluster.port, '127.0.0.1')
+  const primaryPid = cluster.child.pid as number
+  const primaryFds = fdsOf(primaryPid)
+  const total = 1500
+  let started = 0
+  let answered = 0
+  let failed = 0
+  let settled = 0
+  await new Promise<void>((resolve) => {
+    const one = (): void => {
+      if (started >= total) return
+      started++
+      const socket = connect({ host: '127.0.0.1', port: cluster.port })
+      let gotData = false
+      socket.setTimeout(10_000, () => socket.destroy(new Error('no answer')))
+      socket.once('connect', () => socket.write('GET /whoami HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'))
+      socket.on('data', () => { gotData = true })
+      socket.on('error', () => {})
+      socket.once('close', () => {
+        if (gotData) answered++
+        else failed++
+        if (++settled === total) resolve()
+        else one()
+      })
+    }
+    for (let i = 0; i < 50; i++) one()
+    const killer = setInterval(() => {
+      if (settled < 200) return
+      clearInterval(killer)
+      process.kill(target.pid, 'SIGKILL')
+    }, 5)
+  })
+  assert.equal(settled, total)
+  // At most the connections the dead worker had already received are lost; the queued ones were served.
+  assert.ok(failed <= 50, `${failed} connections failed`)
+  assert.ok(answered >= total - 50)
+  await cluster.waitForLog((line) => line.msg === 'worker replaced' && line.slot === target.slot && line.workerPid !== target.pid)
+  const deadline = Date.now() + 5000
+  while (fdsOf(primaryPid) > primaryFds && Date.now() < deadline) await sleep(50)
+  assert.ok(fdsOf(primaryPid) <= primaryFds, `primary holds ${fdsOf(primaryPid)} fds, had ${primaryFds}`)
 })
