@@ -16,7 +16,21 @@ export interface MachineInfo {
   kernel: string
   node: string
   fileLimit: number
+  /** The commit the measured code was built from (BENCH_COMMIT when run from an exported snapshot). */
+  commit: string
   versions: Record<string, string>
+}
+
+function commitOf (): string {
+  if (process.env.BENCH_COMMIT !== undefined && process.env.BENCH_COMMIT !== '') return process.env.BENCH_COMMIT
+  try {
+    const dir = new URL('../..', import.meta.url).pathname
+    const head = execFileSync('git', ['-C', dir, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+    const dirty = execFileSync('git', ['-C', dir, 'status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+    return dirty === '' ? head : `${head} + uncommitted changes`
+  } catch {
+    return 'unknown'
+  }
 }
 
 function peerVersion (command: string, args: string[]): string {
@@ -59,6 +73,7 @@ export function machineInfo (): MachineInfo {
     kernel: os.release(),
     node: process.version,
     fileLimit: fileLimit(),
+    commit: commitOf(),
     versions: {
       ws: packageVersion('ws'),
       fastify: packageVersion('fastify'),

@@ -146,6 +146,7 @@ export function renderMarkdown (report: RunReport): string {
   out.push('')
   out.push(table(['what', 'value'], [
     ['date', report.machine.date],
+    ['code measured', report.machine.commit ?? 'unknown'],
     ['cores', `${report.machine.cores} × ${report.machine.cpuModel}`],
     ['memory', `${report.machine.memoryGiB} GiB`],
     ['kernel', report.machine.kernel],
