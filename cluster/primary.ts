@@ -1,4 +1,5 @@
 import cluster, { type Worker } from 'node:cluster'
+import { chmodSync } from 'node:fs'
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import type { Server as HttpServer } from 'node:http'
 import type { Logger } from 'pino'
@@ -86,17 +87,22 @@ export class Primary {
   async start (): Promise<void> {
     const { config } = this
     try {
-      const started = await Promise.all(this.slots.ids.map((slot) => this.spawn(config, slot)))
-      for (const info of started) this.slots.assign(info.slot, info.worker)
+      // Admin first, so /livez answers and /readyz says 503 "starting" while workers boot.
       if (this.options.runState !== null) {
         claimRunState(this.options.runState)
         this.control = createAdminServer(this.handlers(), { control: true })
         await listen(this.control, { path: this.options.runState.controlSocket })
+        // Reload and stop are for the owner only, whatever the umask.
+        chmodSync(this.options.runState.controlSocket, 0o600)
       }
       if (config.admin !== null) {
         this.admin = createAdminServer(this.handlers(), { control: false })
         await listen(this.admin, { port: config.admin.port, host: config.admin.host })
+        const admin = this.admin.address() as AddressInfo
+        this.log.info({ admin: `${admin.address}:${admin.port}`, adminPort: admin.port }, 'admin listening')
       }
+      const started = await Promise.all(this.slots.ids.map((slot) => this.spawn(config, slot)))
+      for (const info of started) this.slots.assign(info.slot, info.worker)
       await listen(this.listener, { port: config.listen.port, host: config.listen.host })
     } catch (err) {
       await this.stop('start failed')
@@ -265,6 +271,7 @@ export class Primary {
 
   private handlers (): AdminHandlers {
     return {
+      // A reload keeps serving throughout, so it stays ready.
       isReady: () => this.state === 'ready' || this.state === 'reloading',
       readinessText: () => this.state === 'stopping' ? 'draining' : this.state,
       status: async () => await collectStatus(this),

@@ -135,3 +135,31 @@ test('R41 start exits 1 when a worker cannot start (the user app throws), after 
   assert.match(result.stdout, /broken user app/)
   assert.match(result.stdout, /ws-cluster could not start/)
 })
+
+test('R42 /readyz answers 503 "starting" while workers boot, then 200', async () => {
+  const dir = makeClusterDir()
+  dirs.push(dir)
+  // The user app holds worker start-up until the test has looked at /readyz.
+  writeFileSync(join(dir.dir, 'slow-app.mjs'), `import { existsSync } from 'node:fs'
+export default async function slow () {
+  while (!existsSync(${JSON.stringify(join(dir.dir, 'go'))})) await new Promise((resolve) => setTimeout(resolve, 20))
+}
+`)
+  const cluster = await startCluster(dir.dir, {
+    upstreams: { echo: { servers: [backend.url] } },
+    routes: [{ path: '/ws', upstream: 'echo' }],
+    listen: { port: 0, host: '127.0.0.1' },
+    admin: { port: 0 },
+    workers: 1,
+    app: 'slow-app.mjs'
+  }, [], {}, 'admin listening')
+  clusters.push(cluster)
+  const adminPort = cluster.adminPort as number
+  assert.equal((await httpGet(adminPort, '/livez')).status, 200)
+  const starting = await httpGet(adminPort, '/readyz')
+  assert.equal(starting.status, 503)
+  assert.equal(starting.body.trim(), 'starting')
+  writeFileSync(join(dir.dir, 'go'), '')
+  await cluster.waitForLog((line) => line.msg === 'ws-cluster ready')
+  assert.equal((await httpGet(adminPort, '/readyz')).status, 200)
+})

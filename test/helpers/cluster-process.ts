@@ -57,13 +57,13 @@ export interface RunningCluster {
 /**
  * Starts `ws-cluster start --config <dir>/ws-cluster.config.json` as a child
  * process and waits for its "ws-cluster ready" log line (which carries the
- * ports bound, the config using port 0).
+ * ports bound, the config using port 0), or another `readyMessage`.
  *
  * @example
  * const cluster = await startCluster(dir, config)
  * try { ... } finally { await cluster.kill() }
  */
-export async function startCluster (dir: string, config: object, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunningCluster> {
+export async function startCluster (dir: string, config: object, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}, readyMessage = 'ws-cluster ready'): Promise<RunningCluster> {
   const configFile = join(dir, 'ws-cluster.config.json')
   writeFileSync(configFile, JSON.stringify(config, null, 2))
   const child = spawn(process.execPath, [CLI, 'start', '--config', configFile, ...extraArgs], {
@@ -136,8 +136,8 @@ export async function startCluster (dir: string, config: object, extraArgs: stri
   }
 
   try {
-    const ready = await waitForLog((line) => line.msg === 'ws-cluster ready', 20_000)
-    return { child, port: ready.port as number, adminPort: ready.adminPort as number | null, logs, waitForLog, closed, kill }
+    const ready = await waitForLog((line) => line.msg === readyMessage, 20_000)
+    return { child, port: (ready.port ?? 0) as number, adminPort: (ready.adminPort ?? null) as number | null, logs, waitForLog, closed, kill }
   } catch (err) {
     child.kill('SIGKILL')
     await closed
