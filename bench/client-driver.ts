@@ -1,9 +1,8 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import type { ClientRequest } from './client-process.js'
 import type { WatchedProcesses } from './proc-stats.js'
 import { stopProcess } from './process-control.js'
-import type { WorkloadResult, WorkloadSpec } from './workload-runner.js'
+import type { ClientRequest, WorkloadResult, WorkloadSpec } from './workload-runner.js'
 
 /**
  * The orchestrator's handle on the load-client process: it sends one workload at
@@ -35,7 +34,7 @@ export class ClientDriver {
    * await client.stop()
    */
   static async start (): Promise<ClientDriver> {
-    const child = fork(fileURLToPath(new URL('./client-process.js', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    const child = fork(fileURLToPath(new URL('./workload-runner.js', import.meta.url)), ['--load-client'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     await new Promise<void>((resolve, reject) => {
       child.once('message', () => resolve())
       child.once('exit', (code) => reject(new Error(`load client exited with ${code} at start`)))

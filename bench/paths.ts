@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { NodeProxyKind } from './node-proxies.js'
 import { clusterConfig, haproxyConfig, nginxConfig } from './peer-configs.js'
 import { forkWithPort, freePort, spawnUntilUpgrade, stopProcess } from './process-control.js'
 
@@ -44,13 +45,13 @@ function onPath (command: string): boolean {
   }
 }
 
-function nodePath (id: string, describe: string, script: string, needs?: string): PathDefinition {
+function nodePath (id: NodeProxyKind, describe: string, needs?: string): PathDefinition {
   return {
     id,
     describe,
     skipReason: () => (needs !== undefined && !existsSync(here(needs)) ? `${needs} is not built yet` : null),
     start: async (backendPort, options) => {
-      const { child, port } = await forkWithPort(here(script), [String(backendPort)], options.execArgv ?? [])
+      const { child, port } = await forkWithPort(here('./node-proxies.js'), [id, String(backendPort)], options.execArgv ?? [])
       return { port, pid: child.pid ?? 0, stop: () => stopProcess(child) }
     }
   }
@@ -101,12 +102,12 @@ export const PATHS: PathDefinition[] = [
     skipReason: () => null,
     start: async (backendPort) => ({ port: backendPort, pid: 0, stop: async () => {} })
   },
-  nodePath('netpipe', 'bare Node net pipe (c.pipe(u); u.pipe(c))', './proxy-netpipe.js'),
-  nodePath('wsc-plugin', 'Fastify + ws-cluster plugin, tunnel mode, one process', './proxy-wsc-plugin.js', '../plugin/index.js'),
+  nodePath('netpipe', 'bare Node net pipe (c.pipe(u); u.pipe(c))'),
+  nodePath('wsc-plugin', 'Fastify + ws-cluster plugin, tunnel mode, one process', '../plugin/index.js'),
   clusterPath('wsc-cluster-1', 1),
   clusterPath('wsc-cluster-auto', 'auto'),
-  nodePath('fastify-http-proxy', '@fastify/http-proxy with websocket: true', './proxy-fastify-http-proxy.js'),
-  nodePath('http-proxy', 'http-proxy with ws: true', './proxy-http-proxy.js'),
+  nodePath('fastify-http-proxy', '@fastify/http-proxy with websocket: true'),
+  nodePath('http-proxy', 'http-proxy with ws: true'),
   {
     id: 'nginx',
     describe: 'nginx, classic WebSocket config, worker_processes 1, access_log off',

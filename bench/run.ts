@@ -5,8 +5,7 @@ import { machineInfo } from './machine-info.js'
 import { PATHS, startBackend } from './paths.js'
 import { buildPlan, GROUPS, type Group, type Mode } from './plan.js'
 import type { RunReport } from './report-markdown.js'
-import { QuietGate } from './quiet-gate.js'
-import { NOISE_LIMIT, runMatrix } from './run-matrix.js'
+import { NOISE_LIMIT, QuietGate, runMatrix } from './run-matrix.js'
 import { writeResults, type RunFile } from './write-results.js'
 
 /**

@@ -8,7 +8,11 @@ import { wsClientLoop, type WsClientLoopResult } from './ws-client-loop.js'
 /**
  * One workload against one running path, described as plain data so that it can
  * cross the IPC channel to the load-client process — or run in-process, as the
- * smoke test does.
+ * smoke test does. Forked as a process (`client-driver.ts` does), this file is
+ * the load client: one workload per IPC message, answered with its result.
+ * Keeping the client out of the orchestrator means the orchestrator's
+ * bookkeeping never competes with the hot loop, and the client's CPU is a
+ * process of its own in the accounting.
  */
 
 export type WorkloadSpec =
@@ -79,4 +83,22 @@ export function errorsOf (r: WorkloadResult): number {
 /** Share of the machine's CPU used by other processes during the measured window. */
 export function othersShareOf (r: WorkloadResult): number {
   return r.kind === 'ws-client' ? 0 : r.result.cpu.othersShare
+}
+
+export interface ClientRequest {
+  seq: number
+  port: number
+  watched: WatchedProcesses
+  spec: WorkloadSpec
+}
+
+if (process.send !== undefined && process.argv[2] === '--load-client') {
+  process.on('message', (message: ClientRequest) => {
+    runWorkload(message.port, message.watched, message.spec).then(
+      (result) => process.send?.({ seq: message.seq, result }),
+      (err: Error) => process.send?.({ seq: message.seq, error: err.stack ?? String(err) })
+    )
+  })
+  process.on('disconnect', () => process.exit(0))
+  process.send({ ready: true })
 }

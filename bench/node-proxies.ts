@@ -1,0 +1,86 @@
+import type { AddressInfo, Server } from 'node:net'
+
+/**
+ * The Node proxies under test, one per process: `node node-proxies.js KIND BACKEND_PORT`
+ * listens on 127.0.0.1 port 0 and reports `{ port }` over IPC. Each kind loads
+ * only its own modules (dynamic imports), so `netpipe` stays a bare `net`
+ * process and no proxy's memory figure carries another's libraries.
+ *
+ * - netpipe: the Node floor, `c.pipe(u); u.pipe(c)` with no HTTP parsing at all.
+ * - wsc-plugin: Fastify + the ws-cluster plugin, tunnel mode (loaded by URL so the
+ *   bench builds while the plugin is absent; the path is then skipped).
+ * - fastify-http-proxy: `@fastify/http-proxy` with `websocket: true` (relays messages through `ws`).
+ * - http-proxy: `http-proxy` with `ws: true` in its documented shape.
+ */
+
+export const NODE_PROXY_KINDS = ['netpipe', 'wsc-plugin', 'fastify-http-proxy', 'http-proxy'] as const
+export type NodeProxyKind = typeof NODE_PROXY_KINDS[number]
+
+const BACKLOG = 4096
+
+async function netpipe (backendPort: number): Promise<Server> {
+  const net = await import('node:net')
+  const server = net.createServer((client) => {
+    const upstream = net.connect({ port: backendPort, host: '127.0.0.1', noDelay: true })
+    client.setNoDelay(true)
+    client.pipe(upstream)
+    upstream.pipe(client)
+    client.on('error', () => upstream.destroy())
+    upstream.on('error', () => client.destroy())
+    client.on('close', () => upstream.destroy())
+    upstream.on('close', () => client.destroy())
+  })
+  await new Promise<void>((resolve) => server.listen({ port: 0, host: '127.0.0.1', backlog: BACKLOG }, resolve))
+  return server
+}
+
+async function fastifyApp (register: (app: import('fastify').FastifyInstance) => Promise<void>): Promise<Server> {
+  const { default: Fastify } = await import('fastify')
+  const app = Fastify({ logger: false })
+  await register(app)
+  await app.listen({ port: 0, host: '127.0.0.1', backlog: BACKLOG })
+  return app.server
+}
+
+async function httpProxy (backendPort: number): Promise<Server> {
+  const http = await import('node:http')
+  const { default: httpProxyLib } = await import('http-proxy')
+  const proxy = httpProxyLib.createProxyServer({ target: `http://127.0.0.1:${backendPort}`, ws: true })
+  proxy.on('error', (_err, _req, res) => {
+    // For upgrades `res` is the client socket; a failed tunnel must not crash the peer.
+    if ('destroy' in res && typeof res.destroy === 'function') res.destroy()
+  })
+  const server = http.createServer((req, res) => proxy.web(req, res))
+  server.on('upgrade', (req, socket, head) => proxy.ws(req, socket, head))
+  await new Promise<void>((resolve) => server.listen({ port: 0, host: '127.0.0.1', backlog: BACKLOG }, resolve))
+  return server
+}
+
+export async function startNodeProxy (kind: NodeProxyKind, backendPort: number): Promise<Server> {
+  if (kind === 'netpipe') return await netpipe(backendPort)
+  if (kind === 'http-proxy') return await httpProxy(backendPort)
+  if (kind === 'fastify-http-proxy') {
+    const { default: fastifyHttpProxy } = await import('@fastify/http-proxy')
+    return await fastifyApp(async (app) => {
+      await app.register(fastifyHttpProxy, { upstream: `http://127.0.0.1:${backendPort}`, websocket: true })
+    })
+  }
+  const plugin = await import(new URL('../plugin/index.js', import.meta.url).href) as {
+    default: import('fastify').FastifyPluginAsync<Record<string, unknown>>
+  }
+  return await fastifyApp(async (app) => {
+    await app.register(plugin.default, {
+      upstreams: { echo: { servers: [`http://127.0.0.1:${backendPort}`] } },
+      routes: [{ path: '/', upstream: 'echo' }]
+    })
+  })
+}
+
+if (process.send !== undefined && process.argv[2] !== undefined) {
+  const kind = process.argv[2] as NodeProxyKind
+  if (!NODE_PROXY_KINDS.includes(kind)) throw new Error(`unknown proxy kind ${kind}; allowed: ${NODE_PROXY_KINDS.join(', ')}`)
+  const server = await startNodeProxy(kind, Number(process.argv[3]))
+  process.send({ port: (server.address() as AddressInfo).port })
+  process.on('disconnect', () => process.exit(0))
+  process.on('SIGTERM', () => process.exit(0))
+}
