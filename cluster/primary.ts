@@ -10,6 +10,7 @@ import type { ClusterConfig } from './config-types.js'
 import { CrashBackoff } from './crash-backoff.js'
 import { clientAddressFrom, readProxyHeader } from './proxy-protocol-reader.js'
 import { claimRunState, releaseRunState, type RunState } from './run-state.js'
+import { mergeReloadedConfig, rollSlots } from './rolling-reload.js'
 import { reclaimInFlight } from './socket-handoff.js'
 import { collectStatus } from './status-collector.js'
 import { createTrustChecker } from './trusted-proxies.js'
@@ -200,43 +201,23 @@ export class Primary {
         this.log.error({ err: (err as Error).message }, 'reload rejected: the config is invalid; the cluster keeps running unchanged')
         return problems === undefined ? { ok: false, error: (err as Error).message } : { ok: false, problems, error: 'invalid config' }
       }
-      this.warnAboutRestartOnlyChanges(next)
-      this.config = { ...next, listen: this.config.listen, admin: this.config.admin, workers: this.config.workers }
-      let replaced = 0
-      for (const slot of this.slots.ids) {
-        if (this.state !== 'reloading') break
-        let fresh: WorkerInfo
-        try {
-          fresh = await this.spawn(this.config, slot)
-          // A stop that began while this worker started: it has nothing to serve.
-          if (this.state !== 'reloading') {
-            drainWorker(fresh, 0).catch(() => {})
-            break
-          }
-        } catch (err) {
-          this.log.error({ slot, err: (err as Error).message, replaced }, 'reload stopped: a new worker failed to start; remaining slots keep their old workers')
-          return { ok: false, error: (err as Error).message, replaced }
-        }
-        const old = this.slots.workerOf(slot)
-        this.slots.assign(slot, fresh.worker)
-        const oldInfo = old === null ? undefined : this.workers.get(old)
-        if (oldInfo !== undefined) drainWorker(oldInfo, this.config.shutdownTimeout).catch(() => {})
-        replaced++
+      const merged = mergeReloadedConfig(this.config, next)
+      if (merged.restartOnly.length > 0) {
+        this.log.warn({ changed: merged.restartOnly }, 'these settings only take effect after a restart; the rest of the new config is applied')
       }
-      this.log.info({ replaced }, 'reload complete')
-      return { ok: true, replaced }
+      this.config = merged.config
+      const config = merged.config
+      return await rollSlots({
+        slots: this.slots,
+        workers: this.workers,
+        spawn: async (slot) => await this.spawn(config, slot),
+        shutdownTimeout: config.shutdownTimeout,
+        proceed: () => this.state === 'reloading',
+        log: this.log
+      })
     } finally {
       if (this.state === 'reloading') this.state = 'ready'
     }
-  }
-
-  private warnAboutRestartOnlyChanges (next: ClusterConfig): void {
-    const changed: string[] = []
-    if (JSON.stringify(next.listen) !== JSON.stringify(this.config.listen) &&
-      JSON.stringify({ ...next.listen, tls: null }) !== JSON.stringify({ ...this.config.listen, tls: null })) changed.push('listen')
-    if (JSON.stringify(next.admin) !== JSON.stringify(this.config.admin)) changed.push('admin')
-    if (next.workers !== this.config.workers) changed.push('workers')
-    if (changed.length > 0) this.log.warn({ changed }, 'these settings only take effect after a restart; the rest of the new config is applied')
   }
 
   /**
