@@ -1,14 +1,14 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { get } from 'node:https'
 import { connect as netConnect } from 'node:net'
 import { join } from 'node:path'
 import { Duplex } from 'node:stream'
 import { connect as tlsConnect } from 'node:tls'
 import { startEchoBackend, type EchoBackend } from './helpers/backends.js'
-import { makeClusterDir, startCluster, writeWhoamiApp, type RunningCluster, type Whoami } from './helpers/cluster-process.js'
+import { makeClusterDir, runCli, startCluster, writeWhoamiApp, type RunningCluster, type Whoami } from './helpers/cluster-process.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 import { proxyV1 } from './helpers/proxy-header.js'
 import { closeWs, echoOnce, openWs } from './helpers/ws-client.js'
@@ -20,15 +20,21 @@ let proxied: RunningCluster
 let dir: { dir: string, cleanup: () => void }
 let ca: Buffer
 
+let base: Record<string, unknown>
+
+function makeCert (dir: string, name: string, commonName: string): void {
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${commonName}`,
+    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', join(dir, `${name}-key.pem`), '-out', join(dir, `${name}-cert.pem`), '-days', '1'],
+  { stdio: 'ignore' })
+}
+
 before(async () => {
   baseline = openFdCount()
   backend = await startEchoBackend()
   dir = makeClusterDir()
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost',
-    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', join(dir.dir, 'key.pem'), '-out', join(dir.dir, 'cert.pem'), '-days', '1'],
-  { stdio: 'ignore' })
-  ca = readFileSync(join(dir.dir, 'cert.pem'))
-  const base = {
+  makeCert(dir.dir, 'first', 'localhost')
+  ca = readFileSync(join(dir.dir, 'first-cert.pem'))
+  base = {
     upstreams: { echo: { servers: [backend.url] } },
     routes: [{ path: '/ws', upstream: 'echo' }],
     admin: false,
@@ -36,11 +42,14 @@ before(async () => {
     shutdownTimeout: '1s',
     app: writeWhoamiApp(dir.dir)
   }
-  cluster = await startCluster(dir.dir, { ...base, listen: { port: 0, host: '127.0.0.1', tls: { cert: 'cert.pem', key: 'key.pem' } } }, [], { WS_CLUSTER_RUN_DIR: join(dir.dir, 'run-a') })
-  proxied = await startCluster(dir.dir, {
+  cluster = await startCluster(dir.dir, { ...base, listen: { port: 0, host: '127.0.0.1', tls: { cert: 'first-cert.pem', key: 'first-key.pem' } } })
+  // The PROXY-protocol cluster lives in a subfolder: its own config file and run state.
+  const sub = join(dir.dir, 'proxied')
+  mkdirSync(sub)
+  proxied = await startCluster(sub, {
     ...base,
-    listen: { port: 0, host: '127.0.0.1', tls: { cert: 'cert.pem', key: 'key.pem' }, proxyProtocol: true, trustedProxies: ['127.0.0.1'] }
-  }, [], { WS_CLUSTER_RUN_DIR: join(dir.dir, 'run-b') })
+    listen: { port: 0, host: '127.0.0.1', tls: { cert: '../first-cert.pem', key: '../first-key.pem' }, proxyProtocol: true, trustedProxies: ['127.0.0.1'] }
+  })
 })
 
 after(async () => {
@@ -167,4 +176,24 @@ test('R43 R32 PROXY header and ClientHello in one write: the handshake bytes the
   const seen = await proxiedTlsWhoami('203.0.113.78', true)
   assert.equal(seen.client, '203.0.113.78')
   assert.equal(seen.encrypted, true)
+})
+
+test('R43 R40 reload picks up a new certificate without a restart', async () => {
+  makeCert(dir.dir, 'second', 'rotated.example')
+  writeFileSync(join(dir.dir, 'ws-cluster.config.json'), JSON.stringify({
+    ...base, listen: { port: 0, host: '127.0.0.1', tls: { cert: 'second-cert.pem', key: 'second-key.pem' } }
+  }))
+  const reload = await runCli(['reload'], dir.dir)
+  assert.equal(reload.code, 0, reload.stderr)
+  const secondCa = readFileSync(join(dir.dir, 'second-cert.pem'))
+  const subject = await new Promise<string>((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port: cluster.port, ca: secondCa, servername: 'localhost' }, () => {
+      const name = socket.getPeerCertificate().subject.CN
+      socket.end()
+      resolve(String(name))
+    })
+    socket.setTimeout(5000, () => socket.destroy(new Error('timed out')))
+    socket.on('error', reject)
+  })
+  assert.equal(subject, 'rotated.example')
 })
