@@ -1,0 +1,128 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { WsProxyStats } from '../plugin/index.js'
+import type { ClusterConfig } from '../cluster/config-types.js'
+import { CrashBackoff } from '../cluster/crash-backoff.js'
+import { mergeReloadedConfig } from '../cluster/rolling-reload.js'
+import { runStateFor } from '../cluster/run-state.js'
+import { formatStatus } from '../cluster/status-format.js'
+import { emptyConnections, mergeWorkerStats, type StatusReport } from '../cluster/status-report.js'
+import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
+
+test('R41 crash backoff: a worker that lived long is replaced at once; quick deaths double the delay up to the cap', async () => {
+  const baseline = openFdCount()
+  const backoff = new CrashBackoff(250, 2000, 10_000)
+  assert.equal(backoff.nextDelay(0, 60_000), 0)
+  assert.deepEqual([1, 2, 3, 4, 5, 6].map(() => backoff.nextDelay(0, 100)), [0, 250, 500, 1000, 2000, 2000])
+  assert.equal(backoff.streak(0), 6)
+  assert.equal(backoff.nextDelay(1, 100), 0, 'slots keep separate streaks')
+  assert.equal(backoff.nextDelay(0, 10_000), 0, 'a stable worker resets the streak')
+  assert.equal(backoff.streak(0), 0)
+  await assertNoFdLeak(baseline)
+})
+
+function config (overrides: Partial<ClusterConfig> = {}): ClusterConfig {
+  return {
+    upstreams: { a: { servers: ['http://127.0.0.1:9001'] } },
+    routes: [{ path: '/ws', upstream: 'a' }],
+    listen: { port: 8080, host: '127.0.0.1', tls: null, proxyProtocol: false, trustedProxies: [] },
+    workers: 2,
+    limits: {},
+    admin: { port: 9090, host: '127.0.0.1' },
+    shutdownTimeout: 10_000,
+    log: { level: 'info', pretty: false },
+    app: null,
+    file: '/srv/ws-cluster.config.json',
+    ...overrides
+  }
+}
+
+test('R40 a reload applies what workers do (routes, upstreams, TLS files) and keeps what the primary bound until a restart', async () => {
+  const baseline = openFdCount()
+  const running = config()
+  const next = config({
+    upstreams: { b: { servers: ['http://127.0.0.1:9002'] } },
+    routes: [{ path: '/ws', upstream: 'b' }],
+    listen: { port: 9999, host: '127.0.0.1', tls: { cert: '/c.pem', key: '/k.pem' }, proxyProtocol: false, trustedProxies: [] },
+    workers: 4,
+    shutdownTimeout: 5000
+  })
+  const { config: applied, restartOnly } = mergeReloadedConfig(running, next)
+  assert.deepEqual(applied.upstreams, next.upstreams)
+  assert.deepEqual(applied.routes, next.routes)
+  assert.equal(applied.shutdownTimeout, 5000)
+  assert.deepEqual(applied.listen.tls, { cert: '/c.pem', key: '/k.pem' })
+  assert.equal(applied.listen.port, 8080)
+  assert.equal(applied.workers, 2)
+  assert.deepEqual(restartOnly, ['listen', 'workers'])
+  assert.deepEqual(mergeReloadedConfig(running, config()).restartOnly, [])
+  await assertNoFdLeak(baseline)
+})
+
+function workerStats (tunnels: number, state: 'up' | 'failed' | 'down', failedUntil: number | null): WsProxyStats {
+  return {
+    connections: { ...emptyConnections(), active: tunnels, accepted: tunnels + 1, handled: tunnels + 1, requests: tunnels + 2, tunnelsOpen: tunnels },
+    routes: { '/ws': { open: tunnels, total: tunnels, failed: 1, bytesFromClients: 10, bytesToClients: 20 } },
+    upstreams: {
+      a: {
+        name: 'a',
+        balance: 'ip-hash',
+        servers: [{ url: 'http://127.0.0.1:9001', state, failedUntil, active: tunnels, total: tunnels, failures: state === 'failed' ? 1 : 0, weight: 1, backup: false }]
+      }
+    }
+  }
+}
+
+test('R42 status merges workers: counters add up, a server is up only if every worker sees it up', async () => {
+  const baseline = openFdCount()
+  const merged = mergeWorkerStats([workerStats(2, 'up', null), workerStats(3, 'failed', 1_900_000_000_000)])
+  assert.equal(merged.connections.tunnelsOpen, 5)
+  assert.equal(merged.connections.accepted, 7)
+  assert.equal(merged.connections.requests, 9)
+  assert.deepEqual(merged.routes['/ws'], { open: 5, total: 5, failed: 2, bytesFromClients: 20, bytesToClients: 40 })
+  const server = merged.upstreams.a?.servers[0]
+  assert.equal(server?.state, 'failed')
+  assert.equal(server?.failedUntil, 1_900_000_000_000)
+  assert.equal(server?.active, 5)
+  assert.equal(server?.failures, 1)
+  assert.deepEqual(server?.workers, { up: 1, failed: 1, down: 0 })
+  assert.equal(mergeWorkerStats([workerStats(1, 'up', null), workerStats(1, 'up', null)]).upstreams.a?.servers[0]?.state, 'up')
+  assert.equal(mergeWorkerStats([workerStats(0, 'down', null)]).upstreams.a?.servers[0]?.state, 'down')
+
+  const report: StatusReport = {
+    pid: 42,
+    state: 'ready',
+    uptimeSeconds: 3725,
+    configFile: '/srv/ws-cluster.config.json',
+    listen: { host: '127.0.0.1', port: 8080, tls: true, proxyProtocol: false },
+    primary: { accepted: 7, handedOff: 7, dropped: 0, waiting: 0, restarts: 1 },
+    ...merged,
+    workers: [{ slot: 0, pid: 100, state: 'serving', uptimeSeconds: 59, connections: merged.connections }]
+  }
+  const text = formatStatus(report)
+  assert.match(text, /ws-cluster pid 42, ready, up 1h2m/)
+  assert.match(text, /listening on 127\.0\.0\.1:8080 \(tls\)/)
+  assert.match(text, /tunnels open 5/)
+  assert.match(text, /worker restarts 1/)
+  assert.match(text, /^0 +100 +serving +59s +5 +5 +9$/m)
+  assert.match(text, /upstream a \(ip-hash\)/)
+  assert.match(text, /http:\/\/127\.0\.0\.1:9001 +failed until 2030-/)
+  await assertNoFdLeak(baseline)
+})
+
+test('run state: next to the config file by default, WS_CLUSTER_RUN_DIR wins, over-long socket paths move to the temp folder', async () => {
+  const baseline = openFdCount()
+  assert.deepEqual(runStateFor('/srv/app/ws-cluster.config.json', {}, '/'), {
+    dir: '/srv/app/.ws-cluster', pidFile: '/srv/app/.ws-cluster/ws-cluster.pid', controlSocket: '/srv/app/.ws-cluster/ws-cluster.sock'
+  })
+  assert.equal(runStateFor(null, {}, '/work').dir, '/work/.ws-cluster')
+  assert.equal(runStateFor('/srv/app/x.json', { WS_CLUSTER_RUN_DIR: 'run' }, '/var').dir, '/var/run')
+  const deep = `/${'d'.repeat(120)}/ws-cluster.config.json`
+  const state = runStateFor(deep, {}, '/')
+  assert.equal(state.pidFile, join(`/${'d'.repeat(120)}`, '.ws-cluster', 'ws-cluster.pid'))
+  assert.ok(state.controlSocket.startsWith(join(tmpdir(), 'ws-cluster-')))
+  assert.equal(runStateFor(deep, {}, '/').controlSocket, state.controlSocket, 'stable, so the CLI finds it again')
+  await assertNoFdLeak(baseline)
+})
