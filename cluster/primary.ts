@@ -105,6 +105,13 @@ export class Primary {
       const started = await Promise.all(this.slots.ids.map((slot) => this.spawn(config, slot)))
       for (const info of started) this.slots.assign(info.slot, info.worker)
       await listen(this.listener, { port: config.listen.port, host: config.listen.host })
+      // Accept errors (EMFILE, ENFILE) must not kill the primary; log them at most once a second.
+      let lastAcceptError = 0
+      this.listener.on('error', (err) => {
+        if (Date.now() - lastAcceptError < 1000) return
+        lastAcceptError = Date.now()
+        this.log.error({ err: err.message }, 'accept failed')
+      })
     } catch (err) {
       await this.stop('start failed')
       throw err
