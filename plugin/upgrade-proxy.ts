@@ -37,6 +37,8 @@ class ClientWatch {
     socket.on('readable', this.onReadable)
     socket.once('end', onGone)
     socket.once('close', onGone)
+    // Gone already (while a slow onRequest/preHandler hook ran): its 'end'/'close' will not come again.
+    if (this.gone) queueMicrotask(onGone)
   }
 
   private readonly onReadable = (): void => {
