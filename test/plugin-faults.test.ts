@@ -208,3 +208,34 @@ test('R9 R38 bytes a client sends while the upstream is still deciding are kept 
   }
   await assertNoFdLeak(baseline)
 })
+
+test('R38 a client gone while a slow onRequest hook runs costs no lingering upstream attempt', async () => {
+  const baseline = openFdCount()
+  const silent = await startSilentUpstream()
+  let hooksDone = 0
+  const proxy = await startProxy({
+    upstreams: { g: { servers: [silent.url] } },
+    routes: [{ path: '/ws', upstream: 'g', handshakeTimeout: '60s' }]
+  }, {
+    before: (app) => {
+      app.addHook('onRequest', async () => {
+        await new Promise(resolve => setTimeout(resolve, 200))
+        hooksDone++
+      })
+    }
+  })
+  try {
+    const client = await rawConnect(proxy.port)
+    client.write(upgradeHead('/ws'))
+    await new Promise(resolve => setTimeout(resolve, 50))
+    client.destroy()
+    await waitFor(() => hooksDone === 1, 'hook finished')
+    // Well before the 60 s handshakeTimeout.
+    await waitFor(() => proxy.app.wsProxy.stats().connections.handshaking === 0, 'no attempt left', 3000)
+    await waitFor(() => proxy.app.wsProxy.stats().connections.active === 0, 'client connection closed', 3000)
+  } finally {
+    await proxy.close()
+    await silent.close()
+  }
+  await assertNoFdLeak(baseline)
+})
