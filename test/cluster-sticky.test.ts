@@ -1,5 +1,6 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { connect } from 'node:net'
 import { WebSocket } from 'ws'
 import { startEchoBackend, type EchoBackend } from './helpers/backends.js'
 import { makeClusterDir, runCli, startCluster, whoami, writeWhoamiApp, httpGet, type RunningCluster } from './helpers/cluster-process.js'
@@ -20,6 +21,7 @@ before(async () => {
     listen: { port: 0, host: '127.0.0.1' },
     admin: { port: 0 },
     workers: 3,
+    limits: { maxConnectionsPerIp: 2 },
     shutdownTimeout: '1s',
     app: writeWhoamiApp(dir.dir)
   })
@@ -147,4 +149,36 @@ test('R42 admin /livez and /readyz answer while serving; unknown paths 404', asy
   assert.equal(ready.status, 200)
   assert.equal(ready.body.trim(), 'ready')
   assert.equal((await httpGet(port, '/nope')).status, 404)
+})
+
+test('R33 R35 per-IP limits hold cluster-wide because one address always lands on one worker', async () => {
+  const sockets = [await openTunnel(cluster.port, '127.0.2.90'), await openTunnel(cluster.port, '127.0.2.90')]
+  try {
+    const status = await new Promise<number>((resolve, reject) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${cluster.port}/ws`, { localAddress: '127.0.2.90' })
+      const timer = setTimeout(() => { ws.terminate(); reject(new Error('no answer')) }, 5000)
+      ws.once('unexpected-response', (_req, res) => { clearTimeout(timer); res.resume(); resolve(res.statusCode ?? 0); ws.terminate() })
+      ws.once('open', () => { clearTimeout(timer); sockets.push(ws); resolve(101) })
+      ws.once('error', () => {})
+    })
+    assert.equal(status, 503, 'a third tunnel from the same address is refused')
+    sockets.push(await openTunnel(cluster.port, '127.0.2.91'))
+  } finally {
+    await closeAll(sockets)
+  }
+})
+
+test('R36 R37 malformed requests through the cluster get the status nginx would send', async () => {
+  const ask = async (bytes: string): Promise<string> => await new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port: cluster.port })
+    let text = ''
+    socket.setEncoding('utf8')
+    socket.setTimeout(5000, () => { socket.destroy(); reject(new Error('no answer')) })
+    socket.once('connect', () => socket.write(bytes))
+    socket.on('data', (c: string) => { text += c })
+    socket.on('error', () => {})
+    socket.once('close', () => resolve(text))
+  })
+  assert.match(await ask(`GET /ws HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`), /^HTTP\/1\.1 431 /)
+  assert.match(await ask('GET /ws HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n'), /^HTTP\/1\.1 400 /)
 })

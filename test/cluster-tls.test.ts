@@ -166,6 +166,21 @@ async function proxiedTlsWhoami (source: string, sameWrite: boolean): Promise<Wh
   })
 }
 
+test('R43 R36 an oversized request head over TLS gets 431 like over plain TCP', async () => {
+  const answer = await new Promise<string>((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port: cluster.port, ca, servername: 'localhost' }, () => {
+      socket.write(`GET /ws HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`)
+    })
+    let text = ''
+    socket.setEncoding('utf8')
+    socket.setTimeout(5000, () => { socket.destroy(); reject(new Error('no answer')) })
+    socket.on('data', (c: string) => { text += c })
+    socket.on('error', () => {})
+    socket.once('close', () => resolve(text))
+  })
+  assert.match(answer, /^HTTP\/1\.1 431 /)
+})
+
 test('R43 R32 PROXY header before the TLS handshake: the source becomes the client address', async () => {
   const seen = await proxiedTlsWhoami('203.0.113.77', false)
   assert.equal(seen.client, '203.0.113.77')
