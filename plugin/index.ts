@@ -102,10 +102,11 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
     uninstall = installUpgradeDispatcher(fastify, runtime)
   })
 
+  const drainBudget = closeHookBudget(fastify, options.shutdownTimeout, (rawOptions as { shutdownTimeout?: unknown }).shutdownTimeout !== undefined)
   fastify.addHook('preClose', async () => {
     runtime.closing = true
     uninstall?.()
-    await drainTunnels(runtime, options.shutdownTimeout)
+    await drainTunnels(runtime, drainBudget)
   })
 
   fastify.addHook('onClose', async () => {
@@ -130,6 +131,24 @@ async function tunnelsFinished (runtime: ProxyRuntime, deadline: number): Promis
 // Destroyed sockets emit 'close' on a later tick; waiting this long at most
 // lets the cut tunnels write their access-log lines before close resolves.
 const CUT_SETTLE_MS = 1000
+
+/**
+ * Fastify runs close hooks under its `pluginTimeout` (10 s by default) and
+ * makes close() reject when one takes longer, so the drain must end, cut
+ * tunnels included, within it. A longer `shutdownTimeout` is shortened, with
+ * a warning when it was set explicitly; `pluginTimeout: 0` lifts the bound.
+ */
+function closeHookBudget (fastify: FastifyInstance, shutdownTimeout: number, explicit: boolean): number {
+  const pluginTimeout = fastify.initialConfig.pluginTimeout ?? 10_000
+  if (pluginTimeout <= 0) return shutdownTimeout
+  const budget = Math.max(0, pluginTimeout - CUT_SETTLE_MS - 500)
+  if (shutdownTimeout <= budget) return shutdownTimeout
+  if (explicit) {
+    fastify.log.warn({ shutdownTimeout, pluginTimeout, effective: budget },
+      'shutdownTimeout is longer than Fastify\'s pluginTimeout lets a close hook run: open tunnels will be cut earlier; raise pluginTimeout (or set it to 0) to give them the full time')
+  }
+  return budget
+}
 
 /** R39: open tunnels get until the shutdown timeout to finish on their own, then are cut. */
 async function drainTunnels (runtime: ProxyRuntime, timeoutMs: number): Promise<void> {
