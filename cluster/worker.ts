@@ -1,7 +1,7 @@
 import cluster from 'node:cluster'
 import { readFileSync } from 'node:fs'
 import type { Server } from 'node:http'
-import type { Socket } from 'node:net'
+import { Socket } from 'node:net'
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls'
 import { pathToFileURL } from 'node:url'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
@@ -125,7 +125,8 @@ function onMessage (message: unknown, handle: unknown): void {
   const msg = message as PrimaryToWorker
   switch (msg.type) {
     case 'ws-cluster:conn':
-      accept(handle as Socket, msg)
+      // A handle that did not survive the transfer arrives as undefined; there is nothing to serve.
+      if (handle instanceof Socket) accept(handle, msg)
       break
     case 'ws-cluster:setup':
       setup(msg).catch(() => process.exit(1))
