@@ -173,15 +173,17 @@ export class Primary {
   private scheduleRespawn (slot: number, delay: number): void {
     const timer = setTimeout(() => {
       this.respawnTimers.delete(timer)
-      if (this.state === 'stopping') return
+      // A reload may have filled the slot in the meantime.
+      if (this.state === 'stopping' || this.slots.workerOf(slot) !== null) return
       this.spawn(this.config, slot).then((info) => {
-        if (this.state === 'stopping') {
+        if (this.state === 'stopping' || this.slots.workerOf(slot) !== null) {
           drainWorker(info, 0).catch(() => {})
           return
         }
         this.slots.assign(slot, info.worker)
         this.log.info({ slot, workerPid: info.pid }, 'worker replaced')
       }, (err: Error) => {
+        if (this.state === 'stopping' || this.slots.workerOf(slot) !== null) return
         const next = this.backoff.nextDelay(slot, 0)
         this.log.error({ slot, err: err.message, respawnInMs: next, crashStreak: this.backoff.streak(slot) }, 'replacement worker failed to start')
         this.scheduleRespawn(slot, next)
