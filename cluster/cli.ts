@@ -40,17 +40,24 @@ async function start (flags: CliFlags, io: Io): Promise<number | null> {
     return 1
   }
 
-  let stopSignals = 0
+  let stopping = false
+  // Graceful and idempotent: a repeated `ws-cluster stop` waits for the same drain.
   const requestStop = (reason: string): void => {
-    if (++stopSignals > 1) {
-      log.warn({ reason }, 'second stop request: exiting now without draining')
-      primary.forceStop()
-      process.exit(1)
-    }
+    stopping = true
     primary.stop(reason).then((code) => process.exit(code), (err: Error) => {
       log.error({ err }, 'stop failed')
       process.exit(1)
     })
+  }
+  // R39: the first signal drains, a second one means "now".
+  const onStopSignal = (signal: NodeJS.Signals): void => {
+    if (!stopping) {
+      requestStop(signal)
+      return
+    }
+    log.warn({ signal }, 'second stop signal: exiting now without draining')
+    primary.forceStop()
+    process.exit(1)
   }
   const file = config.file ?? undefined
   const primary = new Primary({
@@ -61,8 +68,8 @@ async function start (flags: CliFlags, io: Io): Promise<number | null> {
     pretty,
     requestStop
   })
-  process.on('SIGTERM', () => requestStop('SIGTERM'))
-  process.on('SIGINT', () => requestStop('SIGINT'))
+  process.on('SIGTERM', onStopSignal)
+  process.on('SIGINT', onStopSignal)
   process.on('SIGHUP', () => { primary.reload().catch((err: Error) => log.error({ err }, 'reload failed')) })
 
   try {
