@@ -27,6 +27,8 @@ function endSocketAfterResponse (this: ServerResponse): void {
  */
 function refuseNonGetWebSocket (fastify: FastifyInstance, runtime: ProxyRuntime, route: RouteRuntime, req: IncomingMessage, res: ServerResponse): void {
   const err = new BadHandshakeError(`WebSocket upgrade with method ${req.method ?? ''}`)
+  // Refused before Fastify's onRequest hook, which counts every other request.
+  runtime.counters.requests++
   runtime.counters.route(route.config.path).failed++
   fastify.log.info({ method: req.method, url: req.url, reason: err.message, statusCode: 400 }, 'upgrade refused: invalid handshake')
   const body = JSON.stringify({ statusCode: 400, code: err.code, error: 'Bad Request', message: err.message })
