@@ -72,14 +72,19 @@ test('R39 SIGTERM: no new accepts, /readyz 503, open tunnels work until shutdown
   assert.equal(code, 0)
 })
 
-test('R39 `ws-cluster stop` drains and exits 0; the pid file and control socket are removed', async () => {
+test('R39 `ws-cluster stop` (twice at once) drains and exits 0; the pid file and control socket are removed', async () => {
   const { cluster, dir } = await start('1s')
   const tunnel = await openWs(`ws://127.0.0.1:${cluster.port}/ws`)
   const tunnelClosed = closedWs(tunnel, 20_000)
   assert.ok(existsSync(join(dir, '.ws-cluster', 'ws-cluster.pid')))
-  const stop = await runCli(['stop', '--config', 'ws-cluster.config.json'], dir)
+  // Two stop requests at once: both wait for the same graceful drain (no forced exit).
+  const [stop, other] = await Promise.all([
+    runCli(['stop', '--config', 'ws-cluster.config.json'], dir),
+    runCli(['stop', '--config', 'ws-cluster.config.json'], dir)
+  ])
   assert.equal(stop.code, 0, stop.stderr)
   assert.match(stop.stdout, /stopped/)
+  assert.equal(other.code, 0, other.stderr)
   await tunnelClosed
   assert.equal((await cluster.closed).code, 0)
   assert.equal(existsSync(join(dir, '.ws-cluster', 'ws-cluster.pid')), false)
