@@ -34,6 +34,8 @@ test('R16 connectTimeout: an upstream that never completes the TCP connect gets 
     const ws = await openWs(`${proxy.wsBase}/pair`)
     assert.equal(await echo(ws, 'after retry'), 'after retry')
     assert.equal(live.upgrades.length, 1)
+    // R22: the connect timeout counted as a failure of the hanging server.
+    assert.equal(proxy.app.wsProxy.stats().upstreams.pair.servers[0].failures, 1)
     await closeWs(ws)
   } finally {
     await proxy.close()
@@ -43,7 +45,7 @@ test('R16 connectTimeout: an upstream that never completes the TCP connect gets 
   await assertNoFdLeak(baseline)
 })
 
-test('R17 handshakeTimeout: an upstream that accepts but never answers the upgrade gets 504; a second server is tried', async () => {
+test('R17 R22 handshakeTimeout: an upstream that accepts but never answers the upgrade gets 504; a second server is tried, the first counted failed', async () => {
   const baseline = openFdCount()
   const silent = await startSilentUpstream()
   const live = await startEchoBackend({ name: 'live' })
@@ -63,6 +65,12 @@ test('R17 handshakeTimeout: an upstream that accepts but never answers the upgra
     const ws = await openWs(`${proxy.wsBase}/pair`)
     assert.equal(await echo(ws, 'second server'), 'second server')
     assert.equal(silent.accepted(), 2)
+    // R22: a handshake timeout counts as a failure, so the silent server is now skipped.
+    const [silentStats] = proxy.app.wsProxy.stats().upstreams.pair.servers
+    assert.deepEqual([silentStats.failures, silentStats.state], [1, 'failed'])
+    const again = await openWs(`${proxy.wsBase}/pair`)
+    assert.equal(silent.accepted(), 2, 'not asked again within failTimeout')
+    await closeWs(again)
     await closeWs(ws)
   } finally {
     await proxy.close()
