@@ -20,7 +20,9 @@ export async function createProxyApp (config: ClusterConfig, log: Logger, userAp
     // The plugin writes one access-log line per tunnel; a line per request on top would double the log.
     logController: new LogController({ disableRequestLogging: true }),
     // R36/R37: parser errors answered with the status nginx would send.
-    clientErrorHandler: wsProxyClientErrorHandler
+    clientErrorHandler: wsProxyClientErrorHandler,
+    // Fastify bounds close hooks by pluginTimeout; the plugin's drain must get the whole shutdownTimeout.
+    pluginTimeout: Math.max(10_000, config.shutdownTimeout + 5_000)
   }) as unknown as FastifyInstance
   if (userApp !== null) await app.register(userApp)
   await app.register(wsProxy, {
