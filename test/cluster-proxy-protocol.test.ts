@@ -1,37 +1,13 @@
-import { after, before, test } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { connect, type Socket } from 'node:net'
 import { WebSocket, type ClientOptions } from 'ws'
-import { startEchoBackend, type EchoBackend } from './helpers/backends.js'
-import { makeClusterDir, startCluster, writeWhoamiApp, type RunningCluster, type Whoami } from './helpers/cluster-process.js'
-import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
+import { useWhoamiCluster } from './helpers/cluster-fixture.js'
+import type { Whoami } from './helpers/cluster-process.js'
 import { proxyV1, proxyV2 } from './helpers/proxy-header.js'
 
-let baseline = 0
-let backend: EchoBackend
-let cluster: RunningCluster
-let dir: { dir: string, cleanup: () => void }
-
-before(async () => {
-  baseline = openFdCount()
-  backend = await startEchoBackend()
-  dir = makeClusterDir()
-  cluster = await startCluster(dir.dir, {
-    upstreams: { echo: { servers: [backend.url] } },
-    routes: [{ path: '/ws', upstream: 'echo' }],
-    listen: { port: 0, host: '127.0.0.1', proxyProtocol: true, trustedProxies: ['127.0.0.1', '127.0.0.2'] },
-    admin: false,
-    workers: 2,
-    shutdownTimeout: '1s',
-    app: writeWhoamiApp(dir.dir)
-  })
-})
-
-after(async () => {
-  await cluster?.kill()
-  await backend?.close()
-  dir?.cleanup()
-  await assertNoFdLeak(baseline)
+const fixture = useWhoamiCluster({
+  config: () => ({ listen: { port: 0, host: '127.0.0.1', proxyProtocol: true, trustedProxies: ['127.0.0.1', '127.0.0.2'] } })
 })
 
 const WHOAMI = Buffer.from('GET /whoami HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n')
@@ -39,7 +15,7 @@ const WHOAMI = Buffer.from('GET /whoami HTTP/1.1\r\nHost: test\r\nConnection: cl
 /** Writes `chunks` (a pause between them) from `localAddress` and collects everything until the server closes. */
 async function exchange (chunks: Buffer[], localAddress = '127.0.0.1', timeoutMs = 10_000): Promise<{ bytes: Buffer, closedAfterMs: number }> {
   const started = Date.now()
-  const socket: Socket = connect({ host: '127.0.0.1', port: cluster.port, localAddress })
+  const socket: Socket = connect({ host: '127.0.0.1', port: fixture.cluster.port, localAddress })
   const received: Buffer[] = []
   socket.on('data', (c: Buffer) => received.push(c))
   socket.on('error', () => {})
@@ -110,9 +86,9 @@ test('R33 the PROXY source drives stickiness and X-Forwarded-For: one source via
   for (let i = 1; i <= 16; i++) pids.add((await whoamiVia(proxyV1(`192.0.2.${i}`, 1, '127.0.0.1', 2))).pid)
   assert.equal(pids.size, 2, 'different sources spread over both workers')
 
-  const ws = new WebSocket(`ws://127.0.0.1:${cluster.port}/ws`, {
+  const ws = new WebSocket(`ws://127.0.0.1:${fixture.cluster.port}/ws`, {
     createConnection: () => {
-      const socket = connect({ host: '127.0.0.1', port: cluster.port })
+      const socket = connect({ host: '127.0.0.1', port: fixture.cluster.port })
       socket.write(proxyV2({ source: '192.0.2.99', sourcePort: 5555, destination: '127.0.0.1', destinationPort: 80 }))
       return socket
     }
@@ -125,8 +101,8 @@ test('R33 the PROXY source drives stickiness and X-Forwarded-For: one source via
       ws.once('error', (err) => { clearTimeout(timer); reject(err) })
     })
     assert.equal(reply, 'through the proxy')
-    assert.equal(backend.upgrades.at(-1)?.headers['x-forwarded-for'], '192.0.2.99')
-    assert.equal(backend.upgrades.at(-1)?.headers['x-real-ip'], '192.0.2.99')
+    assert.equal(fixture.backend.upgrades.at(-1)?.headers['x-forwarded-for'], '192.0.2.99')
+    assert.equal(fixture.backend.upgrades.at(-1)?.headers['x-real-ip'], '192.0.2.99')
   } finally {
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => { ws.terminate(); resolve() }, 3000)

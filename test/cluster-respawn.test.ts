@@ -1,60 +1,22 @@
-import { after, before, test } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readdirSync } from 'node:fs'
 import { connect } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { WebSocket } from 'ws'
-import { startEchoBackend, type EchoBackend } from './helpers/backends.js'
-import { httpGet, makeClusterDir, runCli, startCluster, whoami, writeWhoamiApp, type RunningCluster } from './helpers/cluster-process.js'
-import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
+import type { WebSocket } from 'ws'
+import { useWhoamiCluster } from './helpers/cluster-fixture.js'
+import { httpGet, runCli, whoami } from './helpers/cluster-process.js'
+import { echoOnce, openWs } from './helpers/ws-client.js'
 
-let baseline = 0
-let backend: EchoBackend
-let cluster: RunningCluster
-let dir: { dir: string, cleanup: () => void }
-
-before(async () => {
-  baseline = openFdCount()
-  backend = await startEchoBackend()
-  dir = makeClusterDir()
-  cluster = await startCluster(dir.dir, {
-    upstreams: { echo: { servers: [backend.url] } },
-    routes: [{ path: '/ws', upstream: 'echo' }],
-    listen: { port: 0, host: '127.0.0.1' },
-    admin: false,
-    workers: 2,
-    shutdownTimeout: '1s',
-    app: writeWhoamiApp(dir.dir)
-  })
-})
-
-after(async () => {
-  await cluster?.kill()
-  await backend?.close()
-  dir?.cleanup()
-  await assertNoFdLeak(baseline)
-})
+const fixture = useWhoamiCluster()
 
 function fdsOf (pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length
 }
 
+/** A tunnel through the cluster from `localAddress` (which picks the worker). */
 async function openTunnel (localAddress: string): Promise<WebSocket> {
-  const ws = new WebSocket(`ws://127.0.0.1:${cluster.port}/ws`, { localAddress })
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('open timed out')), 5000)
-    ws.once('open', () => { clearTimeout(timer); resolve() })
-    ws.once('error', (err) => { clearTimeout(timer); reject(err) })
-  })
-  return ws
-}
-
-async function echo (ws: WebSocket, text: string): Promise<string> {
-  return await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('echo timed out')), 5000)
-    ws.once('message', (data) => { clearTimeout(timer); resolve(String(data)) })
-    ws.send(text)
-  })
+  return await openWs(`ws://127.0.0.1:${fixture.cluster.port}/ws`, { localAddress })
 }
 
 test('R41 a SIGKILLed worker is replaced in the same slot; other workers\' clients keep their tunnels; no handle leaks in the primary', async () => {
@@ -63,7 +25,7 @@ test('R41 a SIGKILLed worker is replaced in the same slot; other workers\' clien
   const slotOf = new Map<number, number>()
   for (let i = 1; i <= 40 && [...byPid.values()].filter((a) => a.length >= 3).length < 2; i++) {
     const address = `127.0.5.${i}`
-    const seen = await whoami(cluster.port, address)
+    const seen = await whoami(fixture.cluster.port, address)
     slotOf.set(seen.pid, seen.slot)
     byPid.set(seen.pid, [...(byPid.get(seen.pid) ?? []), address])
   }
@@ -75,28 +37,28 @@ test('R41 a SIGKILLed worker is replaced in the same slot; other workers\' clien
   const survivorTunnels = await Promise.all(survivorAddresses.map(openTunnel))
   const victimTunnels = await Promise.all(victimAddresses.map(openTunnel))
   const victimClosed = victimTunnels.map(async (ws) => await new Promise<void>((resolve) => ws.once('close', () => resolve())))
-  const primaryPid = cluster.child.pid as number
+  const primaryPid = fixture.cluster.child.pid as number
   const primaryFds = fdsOf(primaryPid)
 
   process.kill(victim, 'SIGKILL')
   // Connections for the dead worker's slot, sent while it dies: each must settle, none may hang or leak.
-  const burst = await Promise.allSettled(Array.from({ length: 30 }, async (_, i) => await whoami(cluster.port, victimAddresses[i % victimAddresses.length])))
+  const burst = await Promise.allSettled(Array.from({ length: 30 }, async (_, i) => await whoami(fixture.cluster.port, victimAddresses[i % victimAddresses.length])))
   await Promise.all(victimClosed)
 
-  const replaced = await cluster.waitForLog((line) => line.msg === 'worker replaced' && line.slot === slotOf.get(victim))
+  const replaced = await fixture.cluster.waitForLog((line) => line.msg === 'worker replaced' && line.slot === slotOf.get(victim))
   for (const result of burst) {
     if (result.status === 'fulfilled') assert.equal(result.value.slot, slotOf.get(victim), 'a waiting connection never moves to another slot')
   }
   assert.ok(burst.some((r) => r.status === 'fulfilled'), 'connections waiting for the slot are served by the replacement')
 
-  for (const ws of survivorTunnels) assert.equal(await echo(ws, 'still here'), 'still here')
+  for (const ws of survivorTunnels) assert.equal(await echoOnce(ws, 'still here'), 'still here')
   for (const address of victimAddresses) {
-    const seen = await whoami(cluster.port, address)
+    const seen = await whoami(fixture.cluster.port, address)
     assert.equal(seen.slot, slotOf.get(victim))
     assert.equal(seen.pid, replaced.workerPid)
     assert.notEqual(seen.pid, victim)
   }
-  for (const address of survivorAddresses) assert.equal((await whoami(cluster.port, address)).pid, survivor)
+  for (const address of survivorAddresses) assert.equal((await whoami(fixture.cluster.port, address)).pid, survivor)
 
   await Promise.all(survivorTunnels.map(async (ws) => await new Promise<void>((resolve) => { ws.once('close', () => resolve()); ws.close() })))
   // Every socket the primary held for the dead worker is closed: its descriptor count is back where it was.
@@ -104,7 +66,7 @@ test('R41 a SIGKILLed worker is replaced in the same slot; other workers\' clien
   while (fdsOf(primaryPid) > primaryFds && Date.now() < deadline) await sleep(50)
   assert.ok(fdsOf(primaryPid) <= primaryFds, `primary holds ${fdsOf(primaryPid)} fds, had ${primaryFds}`)
 
-  const status = JSON.parse((await runCli(['status', '--json', '--config', 'ws-cluster.config.json'], dir.dir)).stdout) as { primary: { restarts: number }, workers: Array<{ pid: number, slot: number }> }
+  const status = JSON.parse((await runCli(['status', '--json', '--config', 'ws-cluster.config.json'], fixture.dir)).stdout) as { primary: { restarts: number }, workers: Array<{ pid: number, slot: number }> }
   assert.equal(status.primary.restarts, 1)
   assert.deepEqual(status.workers.map((w) => w.slot).sort(), [0, 1])
   assert.ok(status.workers.some((w) => w.pid === replaced.workerPid))
@@ -112,20 +74,20 @@ test('R41 a SIGKILLed worker is replaced in the same slot; other workers\' clien
 
 test('R41 a worker that keeps crashing is respawned with growing delays and logged', async () => {
   const address = '127.0.6.1'
-  const first = await whoami(cluster.port, address)
+  const first = await whoami(fixture.cluster.port, address)
   process.kill(first.pid, 'SIGKILL')
-  const second = await cluster.waitForLog((line) => line.msg === 'worker replaced' && line.slot === first.slot && line.workerPid !== first.pid)
+  const second = await fixture.cluster.waitForLog((line) => line.msg === 'worker replaced' && line.slot === first.slot && line.workerPid !== first.pid)
   process.kill(second.workerPid as number, 'SIGKILL')
-  const died = await cluster.waitForLog((line) => line.msg === 'worker died; replacing it in the same slot' && line.workerPid === second.workerPid)
+  const died = await fixture.cluster.waitForLog((line) => line.msg === 'worker died; replacing it in the same slot' && line.workerPid === second.workerPid)
   assert.ok((died.crashStreak as number) >= 2, 'a quick second death counts as a crash loop')
   assert.ok((died.respawnInMs as number) > 0, 'a crash loop backs off')
-  await cluster.waitForLog((line) => line.msg === 'worker replaced' && line.slot === first.slot && line.workerPid !== second.workerPid)
-  assert.equal((await httpGet(cluster.port, '/whoami', address)).status, 200)
+  await fixture.cluster.waitForLog((line) => line.msg === 'worker replaced' && line.slot === first.slot && line.workerPid !== second.workerPid)
+  assert.equal((await httpGet(fixture.cluster.port, '/whoami', address)).status, 200)
 })
 
 test('R41 R38 killing a worker under a stream of hand-offs: every connection settles, queued ones are served by the replacement, the primary leaks no descriptor', async () => {
-  const target = await whoami(cluster.port, '127.0.0.1')
-  const primaryPid = cluster.child.pid as number
+  const target = await whoami(fixture.cluster.port, '127.0.0.1')
+  const primaryPid = fixture.cluster.child.pid as number
   const primaryFds = fdsOf(primaryPid)
   const total = 1500
   let started = 0
@@ -136,7 +98,7 @@ test('R41 R38 killing a worker under a stream of hand-offs: every connection set
     const one = (): void => {
       if (started >= total) return
       started++
-      const socket = connect({ host: '127.0.0.1', port: cluster.port })
+      const socket = connect({ host: '127.0.0.1', port: fixture.cluster.port })
       let gotData = false
       socket.setTimeout(10_000, () => socket.destroy(new Error('no answer')))
       socket.once('connect', () => socket.write('GET /whoami HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'))
@@ -160,7 +122,7 @@ test('R41 R38 killing a worker under a stream of hand-offs: every connection set
   // At most the connections the dead worker had already received are lost; the queued ones were served.
   assert.ok(failed <= 50, `${failed} connections failed`)
   assert.ok(answered >= total - 50)
-  await cluster.waitForLog((line) => line.msg === 'worker replaced' && line.slot === target.slot && line.workerPid !== target.pid)
+  await fixture.cluster.waitForLog((line) => line.msg === 'worker replaced' && line.slot === target.slot && line.workerPid !== target.pid)
   const deadline = Date.now() + 5000
   while (fdsOf(primaryPid) > primaryFds && Date.now() < deadline) await sleep(50)
   assert.ok(fdsOf(primaryPid) <= primaryFds, `primary holds ${fdsOf(primaryPid)} fds, had ${primaryFds}`)

@@ -1,57 +1,36 @@
-import { after, before, test } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { rmSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
-import { startEchoBackend, type EchoBackend } from './helpers/backends.js'
-import { makeClusterDir, startCluster, whoami, type RunningCluster, type Whoami } from './helpers/cluster-process.js'
-import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
+import { useWhoamiCluster } from './helpers/cluster-fixture.js'
+import { whoami, type Whoami } from './helpers/cluster-process.js'
 
-let baseline = 0
-let backend: EchoBackend
-let cluster: RunningCluster
-let dir: { dir: string, cleanup: () => void }
-let hold: string
+let hold = ''
 
-before(async () => {
-  baseline = openFdCount()
-  backend = await startEchoBackend()
-  dir = makeClusterDir()
-  hold = join(dir.dir, 'hold-slot-0')
-  const clientAddress = fileURLToPath(new URL('../plugin/client-address.js', import.meta.url))
-  // Like the whoami app, but a replacement worker for slot 0 waits while the hold file exists.
-  writeFileSync(join(dir.dir, 'held-app.mjs'), `import { existsSync } from 'node:fs'
+const fixture = useWhoamiCluster({
+  config: ({ dir }) => {
+    hold = join(dir, 'hold-slot-0')
+    const clientAddress = fileURLToPath(new URL('../plugin/client-address.js', import.meta.url))
+    // Like the whoami app, but a replacement worker for slot 0 waits while the hold file exists.
+    writeFileSync(join(dir, 'held-app.mjs'), `import { existsSync } from 'node:fs'
 import { clientAddressOf } from ${JSON.stringify(clientAddress)}
 export default async function held (app) {
   while (process.env.WS_CLUSTER_SLOT === '0' && existsSync(${JSON.stringify(hold)})) await new Promise((resolve) => setTimeout(resolve, 20))
   app.get('/whoami', async (request) => ({ pid: process.pid, slot: Number(process.env.WS_CLUSTER_SLOT), client: clientAddressOf(request.raw.socket), encrypted: false }))
 }
 `)
-  cluster = await startCluster(dir.dir, {
-    upstreams: { echo: { servers: [backend.url] } },
-    routes: [{ path: '/ws', upstream: 'echo' }],
-    listen: { port: 0, host: '127.0.0.1' },
-    admin: false,
-    workers: 2,
-    shutdownTimeout: '1s',
-    app: 'held-app.mjs'
-  })
-})
-
-after(async () => {
-  rmSync(hold, { force: true })
-  await cluster?.kill()
-  await backend?.close()
-  dir?.cleanup()
-  await assertNoFdLeak(baseline)
+    return { app: 'held-app.mjs' }
+  },
+  beforeStop: () => { if (hold !== '') rmSync(hold, { force: true }) }
 })
 
 /** GET /whoami from `localAddress` on a raw socket: the parsed answer, or null when closed without a byte. */
 async function rawWhoami (localAddress: string): Promise<Whoami | null> {
   return await new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port: cluster.port, localAddress })
+    const socket = connect({ host: '127.0.0.1', port: fixture.cluster.port, localAddress })
     let text = ''
     socket.setEncoding('utf8')
     socket.setTimeout(15_000, () => { socket.destroy(); reject(new Error('neither answered nor closed')) })
@@ -66,7 +45,7 @@ async function addressesBySlot (): Promise<Map<number, string>> {
   const found = new Map<number, string>()
   for (let i = 1; i <= 40 && found.size < 2; i++) {
     const address = `127.0.9.${i}`
-    const seen = await whoami(cluster.port, address)
+    const seen = await whoami(fixture.cluster.port, address)
     if (!found.has(seen.slot)) found.set(seen.slot, address)
   }
   return found
@@ -75,13 +54,13 @@ async function addressesBySlot (): Promise<Map<number, string>> {
 test('R41 connections for a slot whose worker died wait for its replacement instead of moving to another worker', async () => {
   const bySlot = await addressesBySlot()
   const [slot0, slot1] = [bySlot.get(0) as string, bySlot.get(1) as string]
-  const dead = await whoami(cluster.port, slot0)
+  const dead = await whoami(fixture.cluster.port, slot0)
   writeFileSync(hold, '')
   process.kill(dead.pid, 'SIGKILL')
-  await cluster.waitForLog((line) => line.msg === 'worker died; replacing it in the same slot' && line.workerPid === dead.pid)
+  await fixture.cluster.waitForLog((line) => line.msg === 'worker died; replacing it in the same slot' && line.workerPid === dead.pid)
   const waiting = rawWhoami(slot0)
   // While slot 0 has no worker, slot 1 serves its own clients as usual.
-  assert.equal((await whoami(cluster.port, slot1)).slot, 1)
+  assert.equal((await whoami(fixture.cluster.port, slot1)).slot, 1)
   await sleep(300)
   rmSync(hold)
   const served = await waiting
@@ -93,12 +72,12 @@ test('R41 connections for a slot whose worker died wait for its replacement inst
 test('R41 R38 the wait is bounded: with no replacement in time the connection is closed without a byte', async () => {
   const bySlot = await addressesBySlot()
   const slot0 = bySlot.get(0) as string
-  const dead = await whoami(cluster.port, slot0)
+  const dead = await whoami(fixture.cluster.port, slot0)
   writeFileSync(hold, '')
   process.kill(dead.pid, 'SIGKILL')
-  await cluster.waitForLog((line) => line.msg === 'worker died; replacing it in the same slot' && line.workerPid === dead.pid)
+  await fixture.cluster.waitForLog((line) => line.msg === 'worker died; replacing it in the same slot' && line.workerPid === dead.pid)
   assert.equal(await rawWhoami(slot0), null)
   rmSync(hold)
-  await cluster.waitForLog((line) => line.msg === 'worker replaced' && line.slot === 0 && line.workerPid !== dead.pid)
-  assert.equal((await whoami(cluster.port, slot0)).slot, 0)
+  await fixture.cluster.waitForLog((line) => line.msg === 'worker replaced' && line.slot === 0 && line.workerPid !== dead.pid)
+  assert.equal((await whoami(fixture.cluster.port, slot0)).slot, 0)
 })
