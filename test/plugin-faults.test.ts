@@ -9,6 +9,7 @@ import {
   echo, openWs, rawConnect, refusal, startNeverAcceptingUpstream, startProxy, startSilentUpstream,
   tunnelLogs, upgradeHead, waitFor
 } from './helpers/plugin-harness.js'
+import { clientFrame } from './helpers/raw-http.js'
 
 /** An upstream that reads `cutAfter` bytes of the request (and answers `partial`), then resets the connection. */
 async function startResettingUpstream (partial: string): Promise<{ url: string, hits: () => number, close: () => Promise<void> }> {
@@ -174,13 +175,6 @@ test('R38 ECONNRESET inside open tunnels, from either side and with data in flig
   await assertNoFdLeak(baseline)
 })
 
-/** A masked client text frame (RFC 6455 §5.2) for payloads under 126 bytes. */
-function maskedTextFrame (text: string): Buffer {
-  const payload = Buffer.from(text)
-  const mask = Buffer.from([9, 8, 7, 6])
-  return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, Buffer.from(payload.map((byte, i) => byte ^ mask[i % 4]))])
-}
-
 test('R9 R38 bytes a client sends while the upstream is still deciding are kept and reach it after the 101', async () => {
   const baseline = openFdCount()
   // The backend takes 300 ms to accept each handshake.
@@ -192,9 +186,9 @@ test('R9 R38 bytes a client sends while the upstream is still deciding are kept 
     client.on('data', (chunk: Buffer) => got.push(chunk))
     client.write(upgradeHead('/ws'))
     await waitFor(() => proxy.app.wsProxy.stats().connections.handshaking === 1, 'handshake in progress')
-    client.write(maskedTextFrame('early one'))
+    client.write(clientFrame(1, Buffer.from('early one')))
     await new Promise(resolve => setTimeout(resolve, 20))
-    client.write(maskedTextFrame('early two'))
+    client.write(clientFrame(1, Buffer.from('early two')))
     // Unmasked echoes: 0x81, length, payload.
     const echoes = Buffer.concat([Buffer.from([0x81, 9]), Buffer.from('early one'), Buffer.from([0x81, 9]), Buffer.from('early two')])
     await waitFor(() => Buffer.concat(got).includes(echoes), 'both early frames echoed')

@@ -9,6 +9,7 @@ import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 import {
   backendFor, closeWs, echo, httpGet, openOn, openWs, rawConnect, refusal, refusedUrl, startProxy, tunnelLogs, upgradeHead, waitFor
 } from './helpers/plugin-harness.js'
+import { clientFrame } from './helpers/raw-http.js'
 
 test('hooks: an onRequest hook answering 401 and a preHandler answering 403 refuse upgrades before any upstream connection', async () => {
   const baseline = openFdCount()
@@ -140,14 +141,6 @@ test('a plain GET to a WebSocket-only route gets 426 Upgrade Required naming web
   await assertNoFdLeak(baseline)
 })
 
-/** A masked client text frame (RFC 6455 §5.2) for payloads under 126 bytes. */
-function maskedTextFrame (text: string): Buffer {
-  const payload = Buffer.from(text)
-  const mask = Buffer.from([1, 2, 3, 4])
-  const masked = Buffer.from(payload.map((byte, i) => byte ^ mask[i % 4]))
-  return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked])
-}
-
 test('access log: one line per tunnel with route, upstream, client, status, duration, exact bytes each way, closedBy client/upstream', async () => {
   const baseline = openFdCount()
   const backend = await startEchoBackend({ name: 'logged' })
@@ -158,7 +151,7 @@ test('access log: one line per tunnel with route, upstream, client, status, dura
     const got: Buffer[] = []
     client.on('data', (chunk: Buffer) => got.push(chunk))
     const head = upgradeHead('/chat/room1')
-    const frame = maskedTextFrame('hello through the tunnel')
+    const frame = clientFrame(1, Buffer.from('hello through the tunnel'))
     client.write(head)
     await waitFor(() => Buffer.concat(got).includes('\r\n\r\n'), '101 head')
     client.write(frame)

@@ -59,11 +59,8 @@ export async function startEchoBackend (opts: EchoBackendOptions = {}): Promise<
       if (opts.echo !== false) ws.on('message', (data: RawData, isBinary: boolean) => ws.send(data as Buffer, { binary: isBinary }))
     })
   })
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as AddressInfo).port
   return {
-    url: `http://127.0.0.1:${port}`,
-    port,
+    ...await listenOnLoopback(server),
     server,
     wss,
     upgrades,
@@ -145,11 +142,8 @@ export async function startRawBackend (answer: (exchange: RawExchange) => void):
       answer(exchange)
     })
   })
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as AddressInfo).port
   return {
-    url: `http://127.0.0.1:${port}`,
-    port,
+    ...await listenOnLoopback(server),
     server,
     exchanges,
     connections: () => connections,
@@ -158,4 +152,11 @@ export async function startRawBackend (answer: (exchange: RawExchange) => void):
       await new Promise<void>(resolve => server.close(() => resolve()))
     }
   }
+}
+
+/** Listens on 127.0.0.1 with a free port; the address to reach it by. */
+async function listenOnLoopback (server: Server | NetServer): Promise<{ url: string, port: number }> {
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as AddressInfo).port
+  return { url: `http://127.0.0.1:${port}`, port }
 }
