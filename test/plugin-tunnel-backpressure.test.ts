@@ -40,6 +40,14 @@ function collectGarbage (): void {
 const FLOOD = 64 * MiB
 const FLOOD_CHUNK = patternBytes(64 * 1024, 3)
 
+/** `body` is the frame `header` followed by the flood, FLOOD_CHUNK after FLOOD_CHUNK: nothing lost, doubled or reordered. */
+function assertFloodIntact (body: Buffer, header: Buffer): void {
+  assert.ok(body.subarray(0, header.length).equals(header))
+  for (let at = header.length; at < body.length; at += FLOOD_CHUNK.length) {
+    if (!body.subarray(at, at + FLOOD_CHUNK.length).equals(FLOOD_CHUNK)) assert.fail(`flood corrupted at byte ${at - header.length}`)
+  }
+}
+
 test('R15 a client that stops reading makes the proxy stop reading the upstream; proxy memory stays bounded while the upstream offers 64 MiB', async () => {
   const baseline = openFdCount()
   let writesRefused = 0
@@ -78,11 +86,7 @@ test('R15 a client that stops reading makes the proxy stop reading the upstream;
     assert.equal(head.statusCode, 101)
     const header = serverFrameHeader(2, FLOOD)
     await client.waitForBytes(head.length + header.length + FLOOD, 30_000)
-    const body = client.received.subarray(head.length)
-    assert.ok(body.subarray(0, header.length).equals(header))
-    for (let at = header.length; at < body.length; at += FLOOD_CHUNK.length) {
-      if (!body.subarray(at, at + FLOOD_CHUNK.length).equals(FLOOD_CHUNK)) assert.fail(`flood corrupted at byte ${at - header.length}`)
-    }
+    assertFloodIntact(client.received.subarray(head.length), header)
   } finally {
     await client.destroy()
     await proxy.close()
@@ -124,10 +128,7 @@ test('R15 an upstream that stops reading makes the proxy stop reading the client
     await until(() => exchange.byteCount >= header.length + FLOOD, 'the whole flood at the upstream', 30_000)
     const body = Buffer.concat(exchange.received)
     assert.equal(body.length, header.length + FLOOD)
-    assert.ok(body.subarray(0, header.length).equals(header))
-    for (let at = header.length; at < body.length; at += FLOOD_CHUNK.length) {
-      if (!body.subarray(at, at + FLOOD_CHUNK.length).equals(FLOOD_CHUNK)) assert.fail(`flood corrupted at byte ${at - header.length}`)
-    }
+    assertFloodIntact(body, header)
   } finally {
     await client.destroy()
     await proxy.close()
