@@ -2,8 +2,8 @@ import { ServerResponse, type IncomingMessage, type Server } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { BadHandshakeError } from './errors.js'
-import { isWebSocketUpgrade } from './handshake-validate.js'
 import { kUpgradeClaim, type ProxyRuntime, type RouteRuntime, type UpgradeClaim } from './proxy-runtime.js'
+import { isWebSocketUpgrade } from './websocket-handshake.js'
 
 type UpgradeListener = (req: IncomingMessage, socket: Socket, head: Buffer) => void
 

@@ -2,17 +2,16 @@ import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { relayAnswer } from './answer-relay.js'
-import { clientAddressOf } from './client-address.js'
+import { clientAddressOf } from './client-identity.js'
 import {
   BadHandshakeError, ConnectionLimitError, NoLiveUpstreamError, UpstreamBadHandshakeError
 } from './errors.js'
-import { isWebSocketUpgrade, validateUpgradeRequest } from './handshake-validate.js'
 import { hashKeyOf } from './hash-key.js'
 import type { ProxyRuntime, UpgradeClaim } from './proxy-runtime.js'
 import { UpstreamAttempt } from './upstream-attempt.js'
 import { buildUpgradeRequestHeaders } from './upstream-request-headers.js'
-import { checkUpgradeAnswer, clientSwitchHead } from './upgrade-answer.js'
 import type { UpstreamServer } from './upstream-server.js'
+import { checkUpgradeAnswer, clientSwitchHead, isWebSocketUpgrade, validateUpgradeRequest } from './websocket-handshake.js'
 
 type HttpError = Error & { statusCode?: number, code?: string }
 

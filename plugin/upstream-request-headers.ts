@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import { connectionTokens, isHopByHop } from './hop-by-hop.js'
-import { FORWARDED_NAMES, forwardedValues } from './forwarded-headers.js'
+import { FORWARDED_NAMES, forwardedValues } from './client-identity.js'
 import type { ResolvedRoute, ResolvedServer } from './options-types.js'
 
 export interface UpstreamHeaderContext {

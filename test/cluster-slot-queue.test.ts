@@ -13,7 +13,7 @@ let hold = ''
 const fixture = useWhoamiCluster({
   config: ({ dir }) => {
     hold = join(dir, 'hold-slot-0')
-    const clientAddress = fileURLToPath(new URL('../plugin/client-address.js', import.meta.url))
+    const clientAddress = fileURLToPath(new URL('../plugin/client-identity.js', import.meta.url))
     // Like the whoami app, but a replacement worker for slot 0 waits while the hold file exists.
     writeFileSync(join(dir, 'held-app.mjs'), `import { existsSync } from 'node:fs'
 import { clientAddressOf } from ${JSON.stringify(clientAddress)}

@@ -5,7 +5,7 @@ import { connect, type AddressInfo } from 'node:net'
 import { once } from 'node:events'
 import type { ResolvedHashKey } from '../plugin/options-types.js'
 import { cookieValue, hashKeyOf, queryParam } from '../plugin/hash-key.js'
-import { clientAddressOf } from '../plugin/client-address.js'
+import { clientAddressOf } from '../plugin/client-identity.js'
 import { crc32, crc32OfText } from '../plugin/balancers/crc32.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url'
 
 /** The compiled CLI entry, as `npx ws-cluster` runs it. */
 export const CLI = fileURLToPath(new URL('../../cluster/cli.js', import.meta.url))
-const CLIENT_ADDRESS_MODULE = fileURLToPath(new URL('../../plugin/client-address.js', import.meta.url))
+const CLIENT_ADDRESS_MODULE = fileURLToPath(new URL('../../plugin/client-identity.js', import.meta.url))
 
 /** A folder for one test's config, app plugin and run state; removed by `cleanup`. */
 export function makeClusterDir (): { dir: string, cleanup: () => void } {

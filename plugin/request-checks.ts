@@ -1,5 +1,11 @@
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { countHeader } from './hop-by-hop.js'
+
+// R36/R37 answers to malformed or oversized requests, at the two places they
+// can be caught: requests Node parsed but a server must still refuse (an
+// onRequest hook), and requests Node's parser rejected (clientErrorHandler).
 
 type ShapeHook = (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined>
 
@@ -44,5 +50,41 @@ export function requestShapeHook (maxUrlLength: number): ShapeHook {
   return async (request, reply) => {
     // Returning the reply tells Fastify the request was answered here.
     return refuseBadRequestShape(request, reply, maxUrlLength) ? reply : undefined
+  }
+}
+
+/** Node's parser errors mapped to the status nginx would answer (R36, R37). */
+function statusFor (code: string | undefined): number {
+  switch (code) {
+    case 'HPE_HEADER_OVERFLOW': return 431
+    case 'HPE_INVALID_VERSION': return 505
+    case 'ERR_HTTP_REQUEST_TIMEOUT': return 408
+    default: return 400
+  }
+}
+
+/**
+ * A Fastify `clientErrorHandler` for requests Node's parser rejects before
+ * any route sees them: header too large → 431, unsupported HTTP version → 505,
+ * request head timeout → 408, any other malformed request → 400. Each is
+ * logged with the parser's reason, and the connection is closed.
+ *
+ * @example
+ * const app = Fastify({ clientErrorHandler: wsProxyClientErrorHandler })
+ */
+export function wsProxyClientErrorHandler (this: FastifyInstance, err: NodeJS.ErrnoException & { reason?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) {
+    socket.destroy()
+    return
+  }
+  const status = statusFor(err.code)
+  const reason = STATUS_CODES[status] ?? 'Bad Request'
+  this.log.info({ client: socket.remoteAddress, code: err.code, reason: err.reason ?? err.message, statusCode: status }, 'malformed request refused')
+  if (socket.writable) {
+    const body = `${status} ${reason}\n`
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`)
+    socket.destroySoon()
+  } else {
+    socket.destroy()
   }
 }
