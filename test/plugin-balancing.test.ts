@@ -5,9 +5,8 @@ import type { AddressInfo } from 'node:net'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { startEchoBackend, type EchoBackend } from './helpers/backends.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
-import {
-  backendFor, closeWs, echo, httpGet, openOn, refusal, refusedUrl, startProxy, waitFor
-} from './helpers/plugin-harness.js'
+import { backendFor, closeWs, echo, httpGet, openOn, refusal, startProxy, waitFor } from './helpers/plugin-harness.js'
+import { refusedUrl } from './helpers/stand-in-upstreams.js'
 
 async function backends (...names: string[]): Promise<EchoBackend[]> {
   return await Promise.all(names.map(async name => await startEchoBackend({ name })))

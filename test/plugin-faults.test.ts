@@ -6,10 +6,10 @@ import { WebSocket } from 'ws'
 import { startEchoBackend } from './helpers/backends.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 import {
-  echo, openWs, rawConnect, refusal, startNeverAcceptingUpstream, startProxy, startSilentUpstream,
-  tunnelLogs, upgradeHead, waitFor
+  echo, openWs, rawConnect, refusal, startProxy, tunnelLogs, upgradeHead, waitFor
 } from './helpers/plugin-harness.js'
 import { clientFrame } from './helpers/raw-http.js'
+import { startNeverAcceptingUpstream, startSilentUpstream } from './helpers/stand-in-upstreams.js'
 
 /** An upstream that reads `cutAfter` bytes of the request (and answers `partial`), then resets the connection. */
 async function startResettingUpstream (partial: string): Promise<{ url: string, hits: () => number, close: () => Promise<void> }> {

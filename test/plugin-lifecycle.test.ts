@@ -7,9 +7,11 @@ import type { FastifyInstance } from 'fastify'
 import { startEchoBackend } from './helpers/backends.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 import {
-  backendFor, closeWs, echo, httpGet, openOn, openWs, rawConnect, refusal, refusedUrl, startProxy, tunnelLogs, upgradeHead, waitFor
+  backendFor, closeWs, echo, httpGet, openOn, openWs, rawConnect, refusal, startProxy, tunnelLogs, upgradeHead,
+  waitFor
 } from './helpers/plugin-harness.js'
 import { clientFrame } from './helpers/raw-http.js'
+import { refusedUrl } from './helpers/stand-in-upstreams.js'
 
 test('hooks: an onRequest hook answering 401 and a preHandler answering 403 refuse upgrades before any upstream connection', async () => {
   const baseline = openFdCount()

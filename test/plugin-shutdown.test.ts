@@ -4,8 +4,9 @@ import { once } from 'node:events'
 import { startEchoBackend } from './helpers/backends.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 import {
-  echo, openWs, rawConnect, refusal, startProxy, startSilentUpstream, statusOf, tunnelLogs, upgradeHead, waitFor
+  echo, openWs, rawConnect, refusal, startProxy, statusOf, tunnelLogs, upgradeHead, waitFor
 } from './helpers/plugin-harness.js'
+import { startSilentUpstream } from './helpers/stand-in-upstreams.js'
 
 test('R39 app.close(): new upgrades get 503 while open tunnels drain; after shutdownTimeout they are cut and logged as shutdown', async () => {
   const baseline = openFdCount()

@@ -6,9 +6,9 @@ import { wsProxyClientErrorHandler } from '../plugin/index.js'
 import { startEchoBackend } from './helpers/backends.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 import {
-  closeWs, echo, openWs, rawConnect, startNeverAcceptingUpstream, startProxy, startSilentUpstream,
-  statusOf, tunnelLogs, upgradeHead, upgradeStatus, waitFor
+  closeWs, echo, openWs, rawConnect, startProxy, statusOf, tunnelLogs, upgradeHead, upgradeStatus, waitFor
 } from './helpers/plugin-harness.js'
+import { startNeverAcceptingUpstream, startSilentUpstream } from './helpers/stand-in-upstreams.js'
 
 // Timing bounds here are upper limits only, kept generous for a loaded 2-core
 // CI box; nothing asserts that something was fast beyond what R18 requires.
