@@ -3,28 +3,13 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { startEchoBackend, type EchoBackend } from './helpers/backends.js'
+import { closeEchoBackends, startNamedEchoBackends } from './helpers/backends.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
-import { backendFor, closeWs, echo, httpGet, openOn, refusal, startProxy, waitFor } from './helpers/plugin-harness.js'
-import { refusedUrl } from './helpers/stand-in-upstreams.js'
-
-async function backends (...names: string[]): Promise<EchoBackend[]> {
-  return await Promise.all(names.map(async name => await startEchoBackend({ name })))
-}
-
-async function closeAll (list: EchoBackend[]): Promise<void> {
-  await Promise.all(list.map(async backend => await backend.close()))
-}
-
-function serverStats (proxy: { app: { wsProxy: { stats: () => { upstreams: Record<string, { servers: Array<{ url: string, failures: number, state: string, total: number }> }> } } } }, group: string, url: string): { failures: number, state: string, total: number } {
-  const found = proxy.app.wsProxy.stats().upstreams[group].servers.find(server => server.url === url)
-  assert.ok(found !== undefined, `stats for ${url}`)
-  return found
-}
+import { backendFor, closeWs, echo, httpGet, openOn, startProxy, waitFor } from './helpers/plugin-harness.js'
 
 test('R21 smooth weighted round-robin over real backends: weights 5,1,1 give A A B A C A A, twice', async () => {
   const baseline = openFdCount()
-  const list = await backends('A', 'B', 'C')
+  const list = await startNamedEchoBackends('A', 'B', 'C')
   const [a, b, c] = list
   const proxy = await startProxy({
     upstreams: { g: { servers: [{ url: a.url, weight: 5 }, { url: b.url, weight: 1 }, { url: c.url, weight: 1 }] } },
@@ -36,72 +21,14 @@ test('R21 smooth weighted round-robin over real backends: weights 5,1,1 give A A
     assert.deepEqual(seen, [...'AABACAA', ...'AABACAA'])
   } finally {
     await proxy.close()
-    await closeAll(list)
-  }
-  await assertNoFdLeak(baseline)
-})
-
-test('R22 a refused server counts a failure and is skipped for failTimeout after maxFails; a one-server group keeps trying', async () => {
-  const baseline = openFdCount()
-  const dead = await refusedUrl()
-  const list = await backends('A', 'B')
-  const [a, b] = list
-  const proxy = await startProxy({
-    upstreams: {
-      g: { servers: [{ url: dead, maxFails: 1, failTimeout: '1500ms' }, a.url, b.url] },
-      single: { servers: [{ url: dead, maxFails: 1, failTimeout: '10s' }] }
-    },
-    routes: [{ path: '/ws', upstream: 'g' }, { path: '/single', upstream: 'single' }]
-  })
-  try {
-    const seen: string[] = []
-    for (let i = 0; i < 6; i++) seen.push(await backendFor(`${proxy.wsBase}/ws`))
-    assert.ok(seen.every(name => name === 'A' || name === 'B'), `every upgrade served: ${seen.join(' ')}`)
-    assert.equal(serverStats(proxy, 'g', dead).failures, 1, 'tried once, then skipped within failTimeout')
-    assert.equal(serverStats(proxy, 'g', dead).state, 'failed')
-    await new Promise(resolve => setTimeout(resolve, 1600))
-    // failTimeout is over: the dead server is eligible again and, within a few
-    // picks (its effective weight recovers as in nginx), tried and failed again.
-    for (let i = 0; i < 6; i++) await backendFor(`${proxy.wsBase}/ws`)
-    assert.equal(serverStats(proxy, 'g', dead).failures, 2)
-
-    for (let i = 0; i < 3; i++) {
-      const { status, body } = await refusal(`${proxy.wsBase}/single`)
-      assert.equal(status, 502)
-      assert.match(body, /WS_CLUSTER_UPSTREAM_CONNECT_FAILED/)
-    }
-    assert.equal(serverStats(proxy, 'single', dead).failures, 3, 'a lone server is tried every time')
-  } finally {
-    await proxy.close()
-    await closeAll(list)
-  }
-  await assertNoFdLeak(baseline)
-})
-
-test('R23 backup servers serve only when every primary is unavailable; down servers never', async () => {
-  const baseline = openFdCount()
-  const list = await backends('A', 'B', 'C')
-  const [a, b, c] = list
-  const proxy = await startProxy({
-    upstreams: { g: { servers: [a.url, { url: b.url, backup: true }, { url: c.url, down: true }] } },
-    routes: [{ path: '/ws', upstream: 'g' }]
-  })
-  try {
-    for (let i = 0; i < 4; i++) assert.equal(await backendFor(`${proxy.wsBase}/ws`), 'A')
-    await a.close()
-    for (let i = 0; i < 3; i++) assert.equal(await backendFor(`${proxy.wsBase}/ws`), 'B')
-    assert.equal(c.upgrades.length, 0)
-    assert.equal(b.upgrades.length, 3)
-  } finally {
-    await proxy.close()
-    await closeAll([b, c])
+    await closeEchoBackends(list)
   }
   await assertNoFdLeak(baseline)
 })
 
 test('R24 least-conn counts open tunnels for their whole life; lowest conns/weight wins', async () => {
   const baseline = openFdCount()
-  const list = await backends('A', 'B')
+  const list = await startNamedEchoBackends('A', 'B')
   const [a, b] = list
   const proxy = await startProxy({
     upstreams: {
@@ -138,43 +65,7 @@ test('R24 least-conn counts open tunnels for their whole life; lowest conns/weig
   } finally {
     for (const ws of open) await closeWs(ws)
     await proxy.close()
-    await closeAll(list)
-  }
-  await assertNoFdLeak(baseline)
-})
-
-test('R25 maxConns reached on every server gives 502; a group whose servers all failed gives 502 "no live upstreams"', async () => {
-  const baseline = openFdCount()
-  const list = await backends('A')
-  const [a] = list
-  const deadOne = await refusedUrl()
-  const deadTwo = await refusedUrl()
-  const proxy = await startProxy({
-    upstreams: {
-      capped: { servers: [{ url: a.url, maxConns: 1 }] },
-      dead: { servers: [{ url: deadOne, failTimeout: '10s' }, { url: deadTwo, failTimeout: '10s' }] }
-    },
-    routes: [{ path: '/capped', upstream: 'capped' }, { path: '/dead', upstream: 'dead' }]
-  })
-  try {
-    const held = await openOn(`${proxy.wsBase}/capped`)
-    const full = await refusal(`${proxy.wsBase}/capped`)
-    assert.equal(full.status, 502)
-    assert.match(full.body, /WS_CLUSTER_NO_LIVE_UPSTREAM/)
-    assert.equal(a.upgrades.length, 1, 'the capped server was not contacted')
-    await closeWs(held.ws)
-    await waitFor(() => proxy.app.wsProxy.stats().connections.tunnelsOpen === 0, 'slot released')
-    assert.equal(await backendFor(`${proxy.wsBase}/capped`), 'A', 'a freed slot is usable again')
-
-    const first = await refusal(`${proxy.wsBase}/dead`)
-    assert.equal(first.status, 502)
-    assert.match(first.body, /WS_CLUSTER_UPSTREAM_CONNECT_FAILED/, 'the last connect error is reported')
-    const second = await refusal(`${proxy.wsBase}/dead`)
-    assert.equal(second.status, 502)
-    assert.match(second.body, /No live upstreams/)
-  } finally {
-    await proxy.close()
-    await closeAll(list)
+    await closeEchoBackends(list)
   }
   await assertNoFdLeak(baseline)
 })
@@ -188,7 +79,7 @@ function ipHashIndex (address: string, servers: number): number {
 
 test('R26 ip-hash over real sockets: clients on different 127.x.y.z addresses land where the nginx hash says, every time', async () => {
   const baseline = openFdCount()
-  const list = await backends('A', 'B', 'C')
+  const list = await startNamedEchoBackends('A', 'B', 'C')
   const proxy = await startProxy({
     upstreams: { g: { balance: 'ip-hash', servers: list.map(backend => backend.url) } },
     routes: [{ path: '/ws', upstream: 'g' }]
@@ -207,14 +98,14 @@ test('R26 ip-hash over real sockets: clients on different 127.x.y.z addresses la
     assert.ok(expected.size > 1, 'the addresses chosen spread over several servers')
   } finally {
     await proxy.close()
-    await closeAll(list)
+    await closeEchoBackends(list)
   }
   await assertNoFdLeak(baseline)
 })
 
 test('R27 hash with header:, query: and cookie: keys keeps each key on one backend whatever the client address; no key → round-robin', async () => {
   const baseline = openFdCount()
-  const list = await backends('A', 'B', 'C')
+  const list = await startNamedEchoBackends('A', 'B', 'C')
   const servers = list.map(backend => backend.url)
   const proxy = await startProxy({
     upstreams: {
@@ -246,7 +137,7 @@ test('R27 hash with header:, query: and cookie: keys keeps each key on one backe
     assert.deepEqual([...keyless].sort(), ['A', 'B', 'C'], 'an empty key falls back to round-robin')
   } finally {
     await proxy.close()
-    await closeAll(list)
+    await closeEchoBackends(list)
   }
   await assertNoFdLeak(baseline)
 })
@@ -256,7 +147,7 @@ test('R28 once the 101 went to the client there is no retry: an upstream dying r
   const dying = new WebSocketServer({ host: '127.0.0.1', port: 0 })
   await once(dying, 'listening')
   dying.on('connection', (ws) => { ws.terminate() })
-  const list = await backends('live')
+  const list = await startNamedEchoBackends('live')
   const [live] = list
   const proxy = await startProxy({
     upstreams: { g: { servers: [`http://127.0.0.1:${(dying.address() as AddressInfo).port}`, live.url] } },
@@ -271,7 +162,7 @@ test('R28 once the 101 went to the client there is no retry: an upstream dying r
     assert.equal(proxy.logs.find(line => line.msg === 'tunnel closed')?.closedBy, 'upstream')
   } finally {
     await proxy.close()
-    await closeAll(list)
+    await closeEchoBackends(list)
     await new Promise(resolve => dying.close(resolve))
   }
   await assertNoFdLeak(baseline)
@@ -279,7 +170,7 @@ test('R28 once the 101 went to the client there is no retry: an upstream dying r
 
 test('R29 upgraded upstream sockets never go back to the keep-alive pool that plain HTTP requests reuse', async () => {
   const baseline = openFdCount()
-  const list = await backends('A')
+  const list = await startNamedEchoBackends('A')
   const [a] = list
   const proxy = await startProxy({
     upstreams: { g: { servers: [a.url], keepalive: 4 } },
@@ -303,7 +194,7 @@ test('R29 upgraded upstream sockets never go back to the keep-alive pool that pl
     assert.equal(httpSockets.size, 1)
   } finally {
     await proxy.close()
-    await closeAll(list)
+    await closeEchoBackends(list)
   }
   await assertNoFdLeak(baseline)
 })

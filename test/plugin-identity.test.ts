@@ -6,7 +6,7 @@ import type { Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setClientAddress } from '../plugin/index.js'
-import { startEchoBackend } from './helpers/backends.js'
+import { closeEchoBackends, startEchoBackend, startNamedEchoBackends } from './helpers/backends.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 import {
   backendFor, closeWs, httpGet, openOn, rawConnect, refusal, startProxy, statusOf, upgradeHead, waitFor
@@ -109,7 +109,7 @@ function ipHashIndex (address: string, servers: number): number {
 
 test('R30 R33 setClientAddress overrides the peer address for forwarded headers, ip-hash and per-IP limits', async () => {
   const baseline = openFdCount()
-  const backends = await Promise.all(['A', 'B', 'C'].map(async name => await startEchoBackend({ name })))
+  const backends = await startNamedEchoBackends('A', 'B', 'C')
   const recorded = '203.0.113.7'
   const proxy = await startProxy({
     upstreams: { g: { balance: 'ip-hash', servers: backends.map(backend => backend.url) } },
@@ -134,7 +134,7 @@ test('R30 R33 setClientAddress overrides the peer address for forwarded headers,
     assert.equal(await backendFor(`${proxy.wsBase}/ws`, { localAddress: '127.0.5.5' }), want)
   } finally {
     await proxy.close()
-    await Promise.all(backends.map(async backend => await backend.close()))
+    await closeEchoBackends(backends)
   }
   await assertNoFdLeak(baseline)
 })

@@ -4,7 +4,7 @@ import { once } from 'node:events'
 import type { Socket } from 'node:net'
 import websocket from '@fastify/websocket'
 import type { FastifyInstance } from 'fastify'
-import { startEchoBackend } from './helpers/backends.js'
+import { closeEchoBackends, startEchoBackend, startNamedEchoBackends } from './helpers/backends.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 import {
   backendFor, closeWs, echo, httpGet, openOn, openWs, rawConnect, refusal, startProxy, tunnelLogs, upgradeHead,
@@ -96,7 +96,7 @@ test('upgrades to paths the plugin does not own get the ordinary 404 when nobody
 
 test('http: true with ip-hash keeps a client on one backend for its polling and its WebSocket; an unreachable upstream is 502', async () => {
   const baseline = openFdCount()
-  const backends = await Promise.all(['A', 'B', 'C'].map(async name => await startEchoBackend({ name })))
+  const backends = await startNamedEchoBackends('A', 'B', 'C')
   const dead = await refusedUrl()
   const proxy = await startProxy({
     upstreams: { g: { balance: 'ip-hash', servers: backends.map(backend => backend.url) }, gone: { servers: [dead] } },
@@ -122,7 +122,7 @@ test('http: true with ip-hash keeps a client on one backend for its polling and 
     assert.match(unreachable.body, /WS_CLUSTER_UPSTREAM_CONNECT_FAILED/)
   } finally {
     await proxy.close()
-    await Promise.all(backends.map(async backend => await backend.close()))
+    await closeEchoBackends(backends)
   }
   await assertNoFdLeak(baseline)
 })

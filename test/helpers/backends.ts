@@ -76,6 +76,16 @@ export async function startEchoBackend (opts: EchoBackendOptions = {}): Promise<
   }
 }
 
+/** One echo backend per name, each answering with its name in `x-backend`, for tests that check which one served. */
+export async function startNamedEchoBackends (...names: string[]): Promise<EchoBackend[]> {
+  return await Promise.all(names.map(async name => await startEchoBackend({ name })))
+}
+
+/** Closes every backend of `list`. */
+export async function closeEchoBackends (list: EchoBackend[]): Promise<void> {
+  await Promise.all(list.map(async backend => await backend.close()))
+}
+
 /** One connection to a {@link RawBackend}: what it read and the socket to answer on. */
 export interface RawExchange {
   socket: Socket
