@@ -3,10 +3,10 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import type { IncomingMessage } from 'node:http'
 import { WebSocket } from 'ws'
-import { startRawBackend } from './helpers/backends.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 import { startProxyFixture } from './helpers/proxy-fixture.js'
-import { acceptFor, headerValues, RawClient, requestHead, SAMPLE_KEY } from './helpers/raw-http.js'
+import { acceptFor, headerValues, requestHead, SAMPLE_KEY } from './helpers/raw-http.js'
+import { withRawTunnel } from './helpers/raw-tunnel.js'
 import { closeWs, connectWs } from './helpers/ws-clients.js'
 
 // Handshake lines R1, R4-R6: what crosses the proxy at a successful 101. Raw
@@ -48,15 +48,14 @@ test('R1 a 101 from the upstream joins client and upstream in a tunnel: messages
 })
 
 test('R4 the client 101 carries the upstream Upgrade, Sec-WebSocket-Accept/-Protocol/-Extensions, Set-Cookie and custom headers, one Connection: upgrade', async () => {
-  const baseline = openFdCount()
-  const proxy = await startProxyFixture({
-    backends: [{ name: 'r4', wsOptions: { perMessageDeflate: true, handleProtocols: () => 'chat.v1' } }]
-  })
-  proxy.backends[0].wss.on('headers', (headers: string[]) => {
-    headers.push('Set-Cookie: sid=abc; HttpOnly', 'Set-Cookie: theme=dark', 'X-Custom-Header: Kept-As-Sent')
-  })
-  const client = await RawClient.open(proxy.port)
-  try {
+  await withRawTunnel({
+    proxy: {
+      backends: [{ name: 'r4', wsOptions: { perMessageDeflate: true, handleProtocols: () => 'chat.v1' } }]
+    }
+  }, async ({ proxy, client }) => {
+    proxy.backends[0].wss.on('headers', (headers: string[]) => {
+      headers.push('Set-Cookie: sid=abc; HttpOnly', 'Set-Cookie: theme=dark', 'X-Custom-Header: Kept-As-Sent')
+    })
     client.write(requestHead({
       headers: ['Sec-WebSocket-Protocol: chat.v2, chat.v1', 'Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits']
     }))
@@ -72,32 +71,26 @@ test('R4 the client 101 carries the upstream Upgrade, Sec-WebSocket-Accept/-Prot
     assert.deepEqual(headerValues(head, 'x-custom-header'), ['Kept-As-Sent'])
     assert.deepEqual(headerValues(head, 'x-backend'), ['r4'])
     assert.deepEqual(headerValues(head, 'connection'), ['upgrade'])
-  } finally {
-    await client.destroy()
-    await proxy.close()
-  }
-  await assertNoFdLeak(baseline)
+  })
 })
 
 test('R4 R6 hop-by-hop headers of the upstream 101 are dropped; end-to-end ones keep their order and case', async () => {
-  const baseline = openFdCount()
-  const upstream = await startRawBackend(({ socket, headers }) => {
-    socket.write([
-      'HTTP/1.1 101 Switching Protocols',
-      'X-First: 1',
-      'Upgrade: websocket',
-      'Connection: Upgrade, X-Hop-Secret',
-      'Keep-Alive: timeout=5',
-      'Proxy-Connection: keep-alive',
-      'X-Hop-Secret: hidden',
-      `Sec-WebSocket-Accept: ${acceptFor(headers['sec-websocket-key'])}`,
-      'x-Mixed-CASE: Value',
-      '', ''
-    ].join('\r\n'))
-  })
-  const proxy = await startProxyFixture({ backends: 0, servers: [upstream.url] })
-  const client = await RawClient.open(proxy.port)
-  try {
+  await withRawTunnel({
+    answer: ({ socket, headers }) => {
+      socket.write([
+        'HTTP/1.1 101 Switching Protocols',
+        'X-First: 1',
+        'Upgrade: websocket',
+        'Connection: Upgrade, X-Hop-Secret',
+        'Keep-Alive: timeout=5',
+        'Proxy-Connection: keep-alive',
+        'X-Hop-Secret: hidden',
+        `Sec-WebSocket-Accept: ${acceptFor(headers['sec-websocket-key'])}`,
+        'x-Mixed-CASE: Value',
+        '', ''
+      ].join('\r\n'))
+    }
+  }, async ({ client }) => {
     client.write(requestHead())
     const head = await client.head()
     assert.equal(head.statusCode, 101)
@@ -108,21 +101,13 @@ test('R4 R6 hop-by-hop headers of the upstream 101 are dropped; end-to-end ones 
       ['x-Mixed-CASE', 'Value'],
       ['Connection', 'upgrade']
     ])
-  } finally {
-    await client.destroy()
-    await proxy.close()
-    await upstream.close()
-  }
-  await assertNoFdLeak(baseline)
+  })
 })
 
 test('R5 the upstream gets HTTP/1.1 with the client Upgrade value, Connection: upgrade and the whole Sec-WebSocket-* offer unchanged', async () => {
-  const baseline = openFdCount()
-  const proxy = await startProxyFixture({ backends: [{ name: 'r5', wsOptions: { handleProtocols: () => 'superchat' } }] })
-  const key = 'AAECAwQFBgcICQoLDA0ODw=='
-  const extensions = 'permessage-deflate; client_max_window_bits; server_no_context_takeover, x-unknown-ext; level=3'
-  const client = await RawClient.open(proxy.port)
-  try {
+  await withRawTunnel({ proxy: { backends: [{ name: 'r5', wsOptions: { handleProtocols: () => 'superchat' } }] } }, async ({ proxy, client }) => {
+    const key = 'AAECAwQFBgcICQoLDA0ODw=='
+    const extensions = 'permessage-deflate; client_max_window_bits; server_no_context_takeover, x-unknown-ext; level=3'
     client.write(requestHead({
       path: '/ws?room=blue&x=%20',
       bare: true,
@@ -151,18 +136,11 @@ test('R5 the upstream gets HTTP/1.1 with the client Upgrade value, Connection: u
     assert.deepEqual(rawValues(seen, 'sec-websocket-protocol'), ['chat.v2, chat.v1', 'superchat'])
     assert.deepEqual(rawValues(seen, 'sec-websocket-extensions'), [extensions])
     assert.deepEqual(rawValues(seen, 'origin'), ['http://app.example'])
-  } finally {
-    await client.destroy()
-    await proxy.close()
-  }
-  await assertNoFdLeak(baseline)
+  })
 })
 
 test('R6 Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding and headers named in Connection are not forwarded on an upgrade', async () => {
-  const baseline = openFdCount()
-  const proxy = await startProxyFixture()
-  const client = await RawClient.open(proxy.port)
-  try {
+  await withRawTunnel({}, async ({ proxy, client }) => {
     client.write(requestHead({
       bare: true,
       headers: [
@@ -191,9 +169,5 @@ test('R6 Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding and header
     assert.deepEqual(rawValues(seen, 'connection'), ['upgrade'])
     assert.deepEqual(rawValues(seen, 'x-end-to-end'), ['passes'])
     assert.deepEqual(rawValues(seen, 'forwarded'), ['for=192.0.2.60;proto=http'])
-  } finally {
-    await client.destroy()
-    await proxy.close()
-  }
-  await assertNoFdLeak(baseline)
+  })
 })

@@ -2,12 +2,10 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { startRawBackend } from './helpers/backends.js'
-import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
-import { startProxyFixture } from './helpers/proxy-fixture.js'
 import {
-  clientFrameHeader, patternBytes, RawClient, requestHead, serverFrameHeader, switchingHead
+  clientFrameHeader, patternBytes, requestHead, serverFrameHeader, switchingHead
 } from './helpers/raw-http.js'
+import { withRawTunnel } from './helpers/raw-tunnel.js'
 import { until } from './helpers/ws-clients.js'
 
 // R15: a peer that stops reading makes the proxy stop reading the other side,
@@ -49,21 +47,19 @@ function assertFloodIntact (body: Buffer, header: Buffer): void {
 }
 
 test('R15 a client that stops reading makes the proxy stop reading the upstream; proxy memory stays bounded while the upstream offers 64 MiB', async () => {
-  const baseline = openFdCount()
   let writesRefused = 0
   let offered = 0
-  const upstream = await startRawBackend(({ socket, headers }) => {
-    socket.write(switchingHead(headers['sec-websocket-key']))
-    // One binary frame of 64 MiB.
-    socket.write(serverFrameHeader(2, FLOOD))
-    for (let sent = 0; sent < FLOOD; sent += FLOOD_CHUNK.length) {
-      if (!socket.write(FLOOD_CHUNK)) writesRefused++
-      offered += FLOOD_CHUNK.length
+  await withRawTunnel({
+    answer: ({ socket, headers }) => {
+      socket.write(switchingHead(headers['sec-websocket-key']))
+      // One binary frame of 64 MiB.
+      socket.write(serverFrameHeader(2, FLOOD))
+      for (let sent = 0; sent < FLOOD; sent += FLOOD_CHUNK.length) {
+        if (!socket.write(FLOOD_CHUNK)) writesRefused++
+        offered += FLOOD_CHUNK.length
+      }
     }
-  })
-  const proxy = await startProxyFixture({ backends: 0, servers: [upstream.url] })
-  const client = await RawClient.open(proxy.port)
-  try {
+  }, async ({ proxy, client, upstream }) => {
     collectGarbage()
     const before = process.memoryUsage().arrayBuffers
     client.write(requestHead())
@@ -87,23 +83,16 @@ test('R15 a client that stops reading makes the proxy stop reading the upstream;
     const header = serverFrameHeader(2, FLOOD)
     await client.waitForBytes(head.length + header.length + FLOOD, 30_000)
     assertFloodIntact(client.received.subarray(head.length), header)
-  } finally {
-    await client.destroy()
-    await proxy.close()
-    await upstream.close()
-  }
-  await assertNoFdLeak(baseline)
+  })
 })
 
 test('R15 an upstream that stops reading makes the proxy stop reading the client; proxy memory stays bounded while the client offers 64 MiB', async () => {
-  const baseline = openFdCount()
-  const upstream = await startRawBackend(({ socket, headers }) => {
-    socket.write(switchingHead(headers['sec-websocket-key']))
-    socket.pause()
-  })
-  const proxy = await startProxyFixture({ backends: 0, servers: [upstream.url] })
-  const client = await RawClient.open(proxy.port)
-  try {
+  await withRawTunnel({
+    answer: ({ socket, headers }) => {
+      socket.write(switchingHead(headers['sec-websocket-key']))
+      socket.pause()
+    }
+  }, async ({ proxy, client, upstream }) => {
     client.write(requestHead())
     assert.equal((await client.head()).statusCode, 101)
     const exchange = upstream.exchanges[0]
@@ -129,10 +118,5 @@ test('R15 an upstream that stops reading makes the proxy stop reading the client
     const body = Buffer.concat(exchange.received)
     assert.equal(body.length, header.length + FLOOD)
     assertFloodIntact(body, header)
-  } finally {
-    await client.destroy()
-    await proxy.close()
-    await upstream.close()
-  }
-  await assertNoFdLeak(baseline)
+  })
 })

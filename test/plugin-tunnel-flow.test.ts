@@ -5,6 +5,7 @@ import { startRawBackend, type RawExchange } from './helpers/backends.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 import { startProxyFixture, type ProxyFixture } from './helpers/proxy-fixture.js'
 import { clientFrame, patternBytes, RawClient, requestHead, serverFrameHeader, switchingHead } from './helpers/raw-http.js'
+import { withRawTunnel } from './helpers/raw-tunnel.js'
 import { until } from './helpers/ws-clients.js'
 
 // Flow line R14: FINs travel behind the bytes still queued, and a half-closed
@@ -24,16 +25,15 @@ async function upstreamClosed (exchange: RawExchange): Promise<void> {
 }
 
 test('R14 upstream FIN: the client gets every pending byte, then the FIN; the other half keeps flowing until the client closes', async () => {
-  const baseline = openFdCount()
   const payload = patternBytes(4 * MiB, 1)
   const sent = Buffer.concat([serverFrameHeader(2, payload.length), payload])
-  const upstream = await startRawBackend(({ socket, headers }) => {
-    socket.write(switchingHead(headers['sec-websocket-key']))
-    socket.end(sent)
-  })
-  const proxy = await startProxyFixture({ backends: 0, servers: [upstream.url] })
-  const client = await RawClient.open(proxy.port, { allowHalfOpen: true })
-  try {
+  await withRawTunnel({
+    answer: ({ socket, headers }) => {
+      socket.write(switchingHead(headers['sec-websocket-key']))
+      socket.end(sent)
+    },
+    allowHalfOpen: true
+  }, async ({ proxy, client, upstream }) => {
     client.write(requestHead())
     // Not reading for a while keeps bytes queued in the proxy when the upstream's FIN arrives.
     client.socket.pause()
@@ -56,27 +56,21 @@ test('R14 upstream FIN: the client gets every pending byte, then the FIN; the ot
     await client.untilClosed()
     await upstreamClosed(exchange)
     await tunnelsClosed(proxy)
-  } finally {
-    await client.destroy()
-    await proxy.close()
-    await upstream.close()
-  }
-  await assertNoFdLeak(baseline)
+  })
 })
 
 test('R14 client FIN: the upstream gets every pending byte, then the FIN, and the tunnel closes when it answers with its own', async () => {
-  const baseline = openFdCount()
   const payload = patternBytes(4 * MiB, 2)
   const sent = clientFrame(2, payload)
-  const upstream = await startRawBackend(({ socket, headers }) => {
-    socket.write(switchingHead(headers['sec-websocket-key']))
-    // A slow reader: the proxy has bytes queued for it when the client's FIN arrives.
-    socket.pause()
-    setTimeout(() => socket.resume(), 200)
-  })
-  const proxy = await startProxyFixture({ backends: 0, servers: [upstream.url] })
-  const client = await RawClient.open(proxy.port, { allowHalfOpen: true })
-  try {
+  await withRawTunnel({
+    answer: ({ socket, headers }) => {
+      socket.write(switchingHead(headers['sec-websocket-key']))
+      // A slow reader: the proxy has bytes queued for it when the client's FIN arrives.
+      socket.pause()
+      setTimeout(() => socket.resume(), 200)
+    },
+    allowHalfOpen: true
+  }, async ({ proxy, client, upstream }) => {
     client.write(requestHead())
     assert.equal((await client.head()).statusCode, 101)
     client.socket.end(sent)
@@ -90,23 +84,17 @@ test('R14 client FIN: the upstream gets every pending byte, then the FIN, and th
     await client.untilClosed()
     await upstreamClosed(exchange)
     await tunnelsClosed(proxy)
-  } finally {
-    await client.destroy()
-    await proxy.close()
-    await upstream.close()
-  }
-  await assertNoFdLeak(baseline)
+  })
 })
 
 test('R10 R14 an upstream that sends its 101, a frame and its FIN in one packet: the client gets both, then the FIN', async () => {
-  const baseline = openFdCount()
   const frame = serverFrameHeader(1, 4)
-  const upstream = await startRawBackend(({ socket, headers }) => {
-    socket.end(Buffer.concat([Buffer.from(switchingHead(headers['sec-websocket-key']), 'latin1'), frame, Buffer.from('last')]))
-  })
-  const proxy = await startProxyFixture({ backends: 0, servers: [upstream.url] })
-  const client = await RawClient.open(proxy.port, { allowHalfOpen: true })
-  try {
+  await withRawTunnel({
+    answer: ({ socket, headers }) => {
+      socket.end(Buffer.concat([Buffer.from(switchingHead(headers['sec-websocket-key']), 'latin1'), frame, Buffer.from('last')]))
+    },
+    allowHalfOpen: true
+  }, async ({ proxy, client }) => {
     client.write(requestHead())
     const head = await client.head()
     assert.equal(head.statusCode, 101)
@@ -115,12 +103,7 @@ test('R10 R14 an upstream that sends its 101, a frame and its FIN in one packet:
     client.socket.end()
     await client.untilClosed()
     await tunnelsClosed(proxy)
-  } finally {
-    await client.destroy()
-    await proxy.close()
-    await upstream.close()
-  }
-  await assertNoFdLeak(baseline)
+  })
 })
 
 /** A peer that already read the FIN only learns of the reset by writing again: write until the socket dies. */

@@ -2,10 +2,10 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { WebSocket, type RawData } from 'ws'
-import { startRawBackend } from './helpers/backends.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 import { startProxyFixture } from './helpers/proxy-fixture.js'
-import { clientFrame, RawClient, requestHead, serverFrame, switchingHead } from './helpers/raw-http.js'
+import { clientFrame, requestHead, serverFrame, switchingHead } from './helpers/raw-http.js'
+import { withRawTunnel } from './helpers/raw-tunnel.js'
 import { closeWs, collectMessages, openWs, until, type Message } from './helpers/ws-clients.js'
 
 // Tunnel lines R9-R11: bytes next to the 101 are neither lost nor sent early,
@@ -13,50 +13,41 @@ import { closeWs, collectMessages, openWs, until, type Message } from './helpers
 // plugin-tunnel-protocol.test.ts, R14-R15 in plugin-tunnel-flow.test.ts.
 
 test('R9 client frames in the same write as the handshake reach the upstream only after its 101, in order', async () => {
-  const baseline = openFdCount()
   let earlyBytes = -1
-  const upstream = await startRawBackend((exchange) => {
-    // Give bytes the proxy might wrongly send with the request time to arrive before we answer.
-    setTimeout(() => {
-      earlyBytes = exchange.byteCount
-      exchange.socket.write(switchingHead(exchange.headers['sec-websocket-key']))
-    }, 50)
-  })
-  const proxy = await startProxyFixture({ backends: 0, servers: [upstream.url] })
-  const frames = Buffer.concat([
-    clientFrame(1, Buffer.from('first')),
-    clientFrame(2, Buffer.from([0, 1, 2, 254, 255])),
-    clientFrame(1, Buffer.from('third'))
-  ])
-  const client = await RawClient.open(proxy.port)
-  try {
+  await withRawTunnel({
+    answer: (exchange) => {
+      // Give bytes the proxy might wrongly send with the request time to arrive before we answer.
+      setTimeout(() => {
+        earlyBytes = exchange.byteCount
+        exchange.socket.write(switchingHead(exchange.headers['sec-websocket-key']))
+      }, 50)
+    }
+  }, async ({ client, upstream }) => {
+    const frames = Buffer.concat([
+      clientFrame(1, Buffer.from('first')),
+      clientFrame(2, Buffer.from([0, 1, 2, 254, 255])),
+      clientFrame(1, Buffer.from('third'))
+    ])
     client.write(Buffer.concat([Buffer.from(requestHead(), 'latin1'), frames]))
     assert.equal((await client.head()).statusCode, 101)
     const seen = upstream.exchanges[0]
     await until(() => seen.byteCount >= frames.length, 'the early frames at the upstream')
     assert.equal(earlyBytes, 0, 'no client byte reached the upstream before its 101')
     assert.deepEqual(Buffer.concat(seen.received), frames)
-  } finally {
-    await client.destroy()
-    await proxy.close()
-    await upstream.close()
-  }
-  await assertNoFdLeak(baseline)
+  })
 })
 
 test('R9 client frames sent while the upstream is still deciding reach it after its 101, in order', async () => {
-  const baseline = openFdCount()
   let release: () => void = () => {}
   let earlyBytes = -1
-  const upstream = await startRawBackend((exchange) => {
-    release = () => {
-      earlyBytes = exchange.byteCount
-      exchange.socket.write(switchingHead(exchange.headers['sec-websocket-key']))
+  await withRawTunnel({
+    answer: (exchange) => {
+      release = () => {
+        earlyBytes = exchange.byteCount
+        exchange.socket.write(switchingHead(exchange.headers['sec-websocket-key']))
+      }
     }
-  })
-  const proxy = await startProxyFixture({ backends: 0, servers: [upstream.url] })
-  const client = await RawClient.open(proxy.port)
-  try {
+  }, async ({ proxy, client, upstream }) => {
     client.write(requestHead())
     await until(() => upstream.exchanges.length === 1, 'the upgrade at the upstream')
     const frames = [clientFrame(1, Buffer.from('while waiting 1')), clientFrame(2, Buffer.alloc(30_000, 7))]
@@ -70,19 +61,11 @@ test('R9 client frames sent while the upstream is still deciding reach it after 
     await until(() => seen.byteCount >= expected.length, 'the frames at the upstream')
     assert.equal(earlyBytes, 0, 'no client byte reached the upstream before its 101')
     assert.ok(Buffer.concat(seen.received).equals(expected))
-  } finally {
-    await client.destroy()
-    await proxy.close()
-    await upstream.close()
-  }
-  await assertNoFdLeak(baseline)
+  })
 })
 
 test('R9 early client frames are echoed by a real ws backend in order', async () => {
-  const baseline = openFdCount()
-  const proxy = await startProxyFixture()
-  const client = await RawClient.open(proxy.port)
-  try {
+  await withRawTunnel({}, async ({ client }) => {
     const payloads = ['one', 'two', 'three'].map(text => Buffer.from(text))
     client.write(Buffer.concat([Buffer.from(requestHead(), 'latin1'), ...payloads.map(p => clientFrame(1, p))]))
     const head = await client.head()
@@ -90,22 +73,16 @@ test('R9 early client frames are echoed by a real ws backend in order', async ()
     const expected = Buffer.concat(payloads.map(p => serverFrame(1, p)))
     await client.waitFor(bytes => bytes.length >= head.length + expected.length, 'the echoed frames')
     assert.deepEqual(client.received.subarray(head.length), expected)
-  } finally {
-    await client.destroy()
-    await proxy.close()
-  }
-  await assertNoFdLeak(baseline)
+  })
 })
 
 test('R10 upstream frames in the same packet as its 101 reach the client in order, raw and through a ws client', async () => {
-  const baseline = openFdCount()
   const after = Buffer.concat([serverFrame(1, Buffer.from('hello right after the 101')), serverFrame(2, Buffer.from([9, 8, 7]))])
-  const upstream = await startRawBackend(({ socket, headers }) => {
-    socket.write(Buffer.concat([Buffer.from(switchingHead(headers['sec-websocket-key']), 'latin1'), after]))
-  })
-  const proxy = await startProxyFixture({ backends: 0, servers: [upstream.url] })
-  const client = await RawClient.open(proxy.port)
-  try {
+  await withRawTunnel({
+    answer: ({ socket, headers }) => {
+      socket.write(Buffer.concat([Buffer.from(switchingHead(headers['sec-websocket-key']), 'latin1'), after]))
+    }
+  }, async ({ proxy, client }) => {
     client.write(requestHead())
     const head = await client.head()
     assert.equal(head.statusCode, 101)
@@ -122,12 +99,7 @@ test('R10 upstream frames in the same packet as its 101 reach the client in orde
     ])
     ws.terminate()
     await once(ws, 'close')
-  } finally {
-    await client.destroy()
-    await proxy.close()
-    await upstream.close()
-  }
-  await assertNoFdLeak(baseline)
+  })
 })
 
 function bigFrame (i: number): Buffer {
