@@ -17,6 +17,12 @@ export const NoLiveUpstreamError = createError<[string]>(
   502
 )
 
+export const UpstreamsAtMaxConnsError = createError<[string]>(
+  'WS_CLUSTER_UPSTREAMS_AT_MAX_CONNS',
+  'Every usable server of group "%s" is at its maxConns',
+  502
+)
+
 export const UpstreamConnectTimeoutError = createError<[string, number]>(
   'WS_CLUSTER_UPSTREAM_CONNECT_TIMEOUT',
   'Connecting to upstream %s timed out after %d ms',

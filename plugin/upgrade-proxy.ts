@@ -4,7 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { relayAnswer } from './answer-relay.js'
 import { clientAddressOf } from './client-identity.js'
 import {
-  BadHandshakeError, ConnectionLimitError, NoLiveUpstreamError, UpstreamBadHandshakeError
+  BadHandshakeError, ConnectionLimitError, NoLiveUpstreamError, UpstreamBadHandshakeError, UpstreamsAtMaxConnsError
 } from './errors.js'
 import { hashKeyOf } from './hash-key.js'
 import type { ProxyRuntime, UpgradeClaim } from './proxy-runtime.js'
@@ -109,7 +109,9 @@ export async function proxyUpgrade (
     for (;;) {
       const server = group.pick(ctx, tried)
       if (server === undefined) {
-        const err: HttpError = lastError ?? new NoLiveUpstreamError(group.name)
+        // R25: a group whose servers are all busy is told apart from one whose servers are all dead.
+        const err: HttpError = lastError ??
+          (group.lastPickFailure === 'max-conns' ? new UpstreamsAtMaxConnsError(group.name) : new NoLiveUpstreamError(group.name))
         routeStats.failed++
         releaseLimit()
         request.log.error({ upstream: group.name, err }, 'upgrade failed: no upstream answered')

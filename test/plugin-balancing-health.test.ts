@@ -90,7 +90,7 @@ test('R25 maxConns reached on every server gives 502; a group whose servers all 
     const held = await openOn(`${proxy.wsBase}/capped`)
     const full = await refusal(`${proxy.wsBase}/capped`)
     assert.equal(full.status, 502)
-    assert.match(full.body, /WS_CLUSTER_NO_LIVE_UPSTREAM/)
+    assert.match(full.body, /WS_CLUSTER_UPSTREAMS_AT_MAX_CONNS/)
     assert.equal(a.upgrades.length, 1, 'the capped server was not contacted')
     await closeWs(held.ws)
     await waitFor(() => proxy.app.wsProxy.stats().connections.tunnelsOpen === 0, 'slot released')
