@@ -1,3 +1,4 @@
+import type { UpstreamServerStats } from '../plugin/upstream-server.js'
 import type { WorkerStats } from './ipc-messages.js'
 
 /** One worker as `/status` and `ws-cluster status` show it. */
@@ -10,16 +11,12 @@ export interface WorkerStatus {
   connections: WorkerStats['connections'] | null
 }
 
-export interface UpstreamServerStatus {
-  url: string
-  /** `up` when every worker sees it up, `down` when configured down, else `failed` (some worker skips it). */
-  state: 'up' | 'failed' | 'down'
-  failedUntil: number | null
-  active: number
-  total: number
-  failures: number
-  weight: number
-  backup: boolean
+/**
+ * A server's figures summed over the workers. `state` is `up` when every
+ * worker sees it up, `down` when configured down, else `failed` (some worker
+ * skips it).
+ */
+export interface UpstreamServerStatus extends UpstreamServerStats {
   /** How many workers see the server in each state: passive health is per worker. */
   workers: { up: number, failed: number, down: number }
 }
