@@ -1,6 +1,5 @@
-import { Agent as HttpAgent } from 'node:http'
+import { Agent as HttpAgent, type ClientRequest, type IncomingMessage } from 'node:http'
 import { Agent as HttpsAgent } from 'node:https'
-import type { ClientRequest, IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import httpProxy from '@fastify/http-proxy'
