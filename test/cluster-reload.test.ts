@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { useWhoamiCluster } from './helpers/cluster-fixture.js'
 import { runCli, whoami } from './helpers/cluster-process.js'
-import { closedWs, closeWs, echoOnce, openWs } from './helpers/ws-client.js'
+import { closedWs, closeWs, echoOnce, openWs } from './helpers/ws-clients.js'
 
 const fixture = useWhoamiCluster({
   backends: [{ name: 'first' }, { name: 'second' }],
@@ -27,7 +27,7 @@ test('R40 reload under a steady stream of new connections: none refused, workers
   const stream = (async () => {
     for (let i = 0; streaming.on; i++) {
       try {
-        const ws = await openWs(`ws://127.0.0.1:${fixture.cluster.port}/ws`, { localAddress: addresses[i % addresses.length] })
+        const ws = await openWs(`ws://127.0.0.1:${fixture.cluster.port}/ws`, [], { localAddress: addresses[i % addresses.length] })
         assert.equal(await echoOnce(ws, `m${i}`), `m${i}`)
         await closeWs(ws)
         ok++

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { WebSocket } from 'ws'
 import { useWhoamiCluster } from './helpers/cluster-fixture.js'
 import { httpGet, runCli, whoami } from './helpers/cluster-process.js'
-import { echoOnce, openWs } from './helpers/ws-client.js'
+import { echoOnce, openWs } from './helpers/ws-clients.js'
 
 const fixture = useWhoamiCluster()
 
@@ -16,7 +16,7 @@ function fdsOf (pid: number): number {
 
 /** A tunnel through the cluster from `localAddress` (which picks the worker). */
 async function openTunnel (localAddress: string): Promise<WebSocket> {
-  return await openWs(`ws://127.0.0.1:${fixture.cluster.port}/ws`, { localAddress })
+  return await openWs(`ws://127.0.0.1:${fixture.cluster.port}/ws`, [], { localAddress })
 }
 
 test('R41 a SIGKILLed worker is replaced in the same slot; other workers\' clients keep their tunnels; no handle leaks in the primary', async () => {

@@ -4,7 +4,7 @@ import { connect } from 'node:net'
 import { WebSocket } from 'ws'
 import { useWhoamiCluster } from './helpers/cluster-fixture.js'
 import { runCli, whoami, httpGet } from './helpers/cluster-process.js'
-import { closeWs, echoOnce, openWs } from './helpers/ws-client.js'
+import { closeWs, echoOnce, openWs } from './helpers/ws-clients.js'
 
 const fixture = useWhoamiCluster({
   backends: [{ name: 'b1' }],
@@ -13,7 +13,7 @@ const fixture = useWhoamiCluster({
 
 /** A tunnel through the cluster from `localAddress` (which picks the worker). */
 async function openTunnel (localAddress: string): Promise<WebSocket> {
-  return await openWs(`ws://127.0.0.1:${fixture.cluster.port}/ws`, { localAddress })
+  return await openWs(`ws://127.0.0.1:${fixture.cluster.port}/ws`, [], { localAddress })
 }
 
 test('R33 sticky workers: the same client address always reaches the same worker, different addresses spread over workers', async () => {

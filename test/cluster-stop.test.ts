@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { startEchoBackend, type EchoBackend } from './helpers/backends.js'
 import { httpGet, makeClusterDir, runCli, startCluster, type RunningCluster } from './helpers/cluster-process.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
-import { closedWs, echoOnce, openWs } from './helpers/ws-client.js'
+import { closedWs, echoOnce, openWs } from './helpers/ws-clients.js'
 
 let baseline = 0
 let backend: EchoBackend

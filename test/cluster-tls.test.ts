@@ -11,7 +11,7 @@ import { startEchoBackend, type EchoBackend } from './helpers/backends.js'
 import { makeClusterDir, runCli, startCluster, writeWhoamiApp, type RunningCluster, type Whoami } from './helpers/cluster-process.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 import { proxyV1 } from './helpers/proxy-header.js'
-import { closeWs, echoOnce, openWs } from './helpers/ws-client.js'
+import { closeWs, echoOnce, openWs } from './helpers/ws-clients.js'
 
 let baseline = 0
 let backend: EchoBackend
@@ -74,7 +74,7 @@ async function httpsWhoami (port: number, localAddress = '127.0.0.1'): Promise<W
 }
 
 test('R43 wss through the cluster: TLS handshake in the worker, echo, X-Forwarded-Proto https', async () => {
-  const ws = await openWs(`wss://127.0.0.1:${cluster.port}/ws`, { ca })
+  const ws = await openWs(`wss://127.0.0.1:${cluster.port}/ws`, [], { ca })
   try {
     assert.equal(await echoOnce(ws, 'secure hello'), 'secure hello')
     const upgrade = backend.upgrades.at(-1)

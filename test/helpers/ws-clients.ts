@@ -1,4 +1,3 @@
-import { once } from 'node:events'
 import type { IncomingMessage } from 'node:http'
 import { WebSocket, type ClientOptions, type RawData } from 'ws'
 
@@ -21,31 +20,53 @@ export async function until (predicate: () => boolean, what: string, timeoutMs =
   }
 }
 
-/** Opens a real `ws` client; resolves with it once open, or with the status of a refused handshake. */
-export async function connectWs (url: string, protocols: string[] = [], options: ClientOptions = {}): Promise<WebSocket | number> {
-  const ws = new WebSocket(url, protocols, options)
+/** Opens a real `ws` client; resolves with it once open, or with the status of a refused handshake; rejects after `timeoutMs`. */
+export async function connectWs (url: string, protocols: string[] = [], options: ClientOptions & { timeoutMs?: number } = {}): Promise<WebSocket | number> {
+  // A generous bound: some tests wait for a proxy-side timeout to refuse the handshake.
+  const { timeoutMs = 15_000, ...wsOptions } = options
+  const ws = new WebSocket(url, protocols, wsOptions)
   ws.on('error', () => {})
   return await new Promise((resolve, reject) => {
-    ws.once('open', () => resolve(ws))
+    const timer = setTimeout(() => { ws.terminate(); reject(new Error(`opening ${url} timed out`)) }, timeoutMs)
+    ws.once('open', () => { clearTimeout(timer); resolve(ws) })
     ws.once('unexpected-response', (_req, res: IncomingMessage) => {
+      clearTimeout(timer)
       res.resume()
       res.once('end', () => resolve(res.statusCode ?? 0))
     })
-    ws.once('error', reject)
+    ws.once('error', (err) => { clearTimeout(timer); reject(err) })
   })
 }
 
 /** Like {@link connectWs} but a refusal is an error. */
-export async function openWs (url: string, protocols: string[] = [], options: ClientOptions = {}): Promise<WebSocket> {
+export async function openWs (url: string, protocols: string[] = [], options: ClientOptions & { timeoutMs?: number } = {}): Promise<WebSocket> {
   const result = await connectWs(url, protocols, options)
   if (typeof result === 'number') throw new Error(`handshake to ${url} refused with ${result}`)
   return result
 }
 
-/** Closes with 1000 and waits for the closing handshake and the socket to finish. */
+/** Sends `text` and resolves with the next message. */
+export async function echoOnce (ws: WebSocket, text: string, timeoutMs = 5000): Promise<string> {
+  return await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('echo timed out')), timeoutMs)
+    ws.once('message', (data) => { clearTimeout(timer); resolve(String(data)) })
+    ws.send(text)
+  })
+}
+
+/** Resolves when the socket is closed (now or later), with the close code; terminates it after `timeoutMs`. */
+export async function closedWs (ws: WebSocket, timeoutMs = 10_000): Promise<number> {
+  if (ws.readyState === WebSocket.CLOSED) return 1006
+  return await new Promise((resolve) => {
+    const timer = setTimeout(() => { ws.terminate() }, timeoutMs)
+    ws.once('close', (code) => { clearTimeout(timer); resolve(code) })
+  })
+}
+
+/** Closes with 1000 and waits for the closing handshake and the socket to finish (terminating after 3 s). */
 export async function closeWs (ws: WebSocket): Promise<void> {
   if (ws.readyState === WebSocket.CLOSED) return
-  const closed = once(ws, 'close')
-  ws.close(1000)
+  const closed = closedWs(ws, 3000)
+  if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(1000)
   await closed
 }
