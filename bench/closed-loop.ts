@@ -39,7 +39,7 @@ export interface ClosedLoopResult {
 }
 
 /** Client CPU is read apart from the harness total because the runner reports it on its own. */
-function ownCpuMicros (): number {
+export function ownCpuMicros (): number {
   const usage = process.cpuUsage()
   return usage.user + usage.system
 }

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import WebSocket from 'ws'
+import { ownCpuMicros } from './closed-loop.js'
 
 /**
  * The same closed loop as `closed-loop.ts`, driven by `ws` clients instead of raw
@@ -14,11 +15,6 @@ export interface WsClientLoopResult {
   errors: number
   clientCpuUsPerRoundTrip: number
   roundTripsPerSecond: number
-}
-
-function cpuMicros (): number {
-  const usage = process.cpuUsage()
-  return usage.user + usage.system
 }
 
 export async function wsClientLoop (
@@ -52,13 +48,13 @@ export async function wsClientLoop (
     if (ws.readyState === WebSocket.OPEN) ws.send(payload, { binary: true })
   }
   await sleep(warmupMs)
-  const cpuStart = cpuMicros()
+  const cpuStart = ownCpuMicros()
   const t0 = performance.now()
   measuring = true
   await sleep(durationMs)
   measuring = false
   const seconds = (performance.now() - t0) / 1000
-  const cpu = cpuMicros() - cpuStart
+  const cpu = ownCpuMicros() - cpuStart
   sending = false
   await Promise.all(sockets.map((ws) => new Promise<void>((resolve) => {
     if (ws.readyState === WebSocket.CLOSED) return resolve()
