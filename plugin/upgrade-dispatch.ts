@@ -2,6 +2,7 @@ import { ServerResponse, type IncomingMessage, type Server } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { BadHandshakeError } from './errors.js'
+import { lingeringClose } from './lingering-close.js'
 import { kUpgradeClaim, type ProxyRuntime, type RouteRuntime, type UpgradeClaim } from './proxy-runtime.js'
 import { isWebSocketUpgrade } from './websocket-handshake.js'
 
@@ -14,10 +15,44 @@ function destroyOnError (this: Socket): void {
 }
 
 // A claimed or routed upgrade that got an ordinary HTTP answer must not go on
-// as HTTP: the client may already have sent frames after its request.
+// as HTTP: the client may already have sent frames after its request. The
+// close is bounded, so a client that never closes its half frees its socket.
 function endSocketAfterResponse (this: ServerResponse): void {
   const socket = this.socket
-  if (socket !== null) socket.end()
+  if (socket !== null) lingeringClose(socket)
+}
+
+type SocketWithResponse = Socket & { _httpMessage?: ServerResponse | null }
+
+/**
+ * Node emits 'upgrade' as soon as it parses the request head, even when
+ * earlier requests pipelined on the same connection still have their
+ * response in progress; that response owns the socket (Node's internal
+ * `_httpMessage`, the field `assignSocket` checks). The upgrade is answered
+ * only once the earlier answers are out, so every pipelined request is
+ * answered in order instead of the second owner throwing.
+ */
+function whenResponsesDone (socket: SocketWithResponse, run: () => void): void {
+  const pending = socket._httpMessage
+  if (pending === null || pending === undefined) {
+    run()
+    return
+  }
+  const retry = (): void => {
+    pending.removeListener('finish', retry)
+    pending.removeListener('close', retry)
+    socket.removeListener('close', retry)
+    // Node hands the socket to the next queued response in its own 'finish' listener, after ours may run.
+    setImmediate(() => {
+      if (socket.destroyed) return
+      // Node armed its keep-alive timer when that response finished; nobody listens for it on an upgraded socket.
+      socket.setTimeout(0)
+      whenResponsesDone(socket, run)
+    })
+  }
+  pending.once('finish', retry)
+  pending.once('close', retry)
+  socket.once('close', retry)
 }
 
 /**
@@ -51,6 +86,11 @@ export function installUpgradeDispatcher (fastify: FastifyInstance, runtime: Pro
 
   const dispatch = (req: IncomingMessage, socket: Socket, head: Buffer): void => {
     socket.on('error', destroyOnError)
+    runtime.admission.requestStarted(req)
+    whenResponsesDone(socket, () => { serve(req, socket, head) })
+  }
+
+  const serve = (req: IncomingMessage, socket: Socket, head: Buffer): void => {
     const route = runtime.match(req.url ?? '/')
     if (route === undefined && others.length > 0) {
       for (const listener of others) listener.call(server, req, socket, head)
