@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import { connectionTokens, isHopByHop } from './hop-by-hop.js'
+import { lingeringClose } from './lingering-close.js'
 
 /**
  * R3: an upstream that refuses the upgrade (200, 401, 403, 426, 5xx...) has
@@ -53,7 +54,8 @@ export function relayAnswer (res: IncomingMessage, client: Socket, idleMs: numbe
     }
   })
   res.on('end', () => {
-    if (chunked) client.end('0\r\n\r\n')
-    else client.end()
+    if (chunked) client.write('0\r\n\r\n')
+    client.setTimeout(0)
+    lingeringClose(client)
   })
 }
