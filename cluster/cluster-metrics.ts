@@ -26,6 +26,13 @@ export function registerWorkerMetrics (read: () => WorkerStats): void {
   gauge('connections_active', 'Open client connections (HTTP and WebSocket).', [], (g) => {
     g.set(read().connections.active)
   })
+  gauge('connections_reading', 'Client connections that have not sent a complete request head yet (nginx stub_status Reading).', [], (g) => {
+    g.set(read().connections.reading)
+  })
+  counter('connections_dropped_total', 'Client connections closed at accept: too many had sent no request yet.', [], (c) => {
+    c.reset()
+    c.inc(read().connections.dropped)
+  })
   gauge('tunnels_open', 'Open WebSocket tunnels.', [], (g) => {
     g.set(read().connections.tunnelsOpen)
   })

@@ -50,6 +50,12 @@ export interface ClusterConfigInput {
   admin?: AdminOptions | false
   /** How long open connections may drain on stop and reload. Default `'30s'`. */
   shutdownTimeout?: Duration
+  /**
+   * A client must send a complete request head within this time of connecting
+   * (or of starting a new request on a kept-alive connection), else it gets 408
+   * and is closed (nginx `client_header_timeout`). Default `'60s'`.
+   */
+  headersTimeout?: Duration
   log?: LogOptions
   /** Path (relative to the config file) of a Fastify plugin registered in every worker. */
   app?: string
@@ -70,6 +76,7 @@ export interface ClusterConfig {
   limits: LimitsOptions
   admin: { port: number, host: string } | null
   shutdownTimeout: number
+  headersTimeout: number
   log: { level: NonNullable<LogOptions['level']>, pretty: boolean }
   app: string | null
   /** Absolute path of the file it came from, or null when built from flags alone. */

@@ -19,13 +19,14 @@ export const DEFAULTS = {
   adminPort: 9090,
   adminHost: '127.0.0.1',
   shutdownTimeout: '30s',
+  headersTimeout: '60s',
   logLevel: 'info',
   workersMax: 1024
 } as const
 
 export const LOG_LEVELS: ReadonlyArray<NonNullable<LogOptions['level']>> = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
-const TOP_KEYS = ['upstreams', 'routes', 'listen', 'workers', 'limits', 'admin', 'shutdownTimeout', 'log', 'app'] as const
+const TOP_KEYS = ['upstreams', 'routes', 'listen', 'workers', 'limits', 'admin', 'shutdownTimeout', 'headersTimeout', 'log', 'app'] as const
 const LISTEN_KEYS = ['port', 'host', 'tls', 'proxyProtocol', 'trustedProxies'] as const
 const TLS_KEYS = ['cert', 'key'] as const
 const ADMIN_KEYS = ['port', 'host'] as const
@@ -145,9 +146,11 @@ export function validateConfig (input: unknown, file: string | null): { config: 
   const limits = checkLimits(input.limits, problems)
   const admin = checkAdmin(input.admin, problems)
   const shutdownTimeout = checkDuration(input.shutdownTimeout === undefined ? DEFAULTS.shutdownTimeout : input.shutdownTimeout, 'shutdownTimeout', problems)
+  const headersTimeout = checkDuration(input.headersTimeout === undefined ? DEFAULTS.headersTimeout : input.headersTimeout, 'headersTimeout', problems)
+  if (headersTimeout === 0) problems.push({ path: 'headersTimeout', message: got(input.headersTimeout, 'a duration above 0: a connection that never sends a request must not stay open forever') })
   const log = checkLog(input.log, problems)
   const app = input.app === undefined ? null : checkReadableFile(input.app, 'app', baseDir, problems)
-  if (problems.length > 0 || workers === undefined || shutdownTimeout === undefined || app === undefined) {
+  if (problems.length > 0 || workers === undefined || shutdownTimeout === undefined || headersTimeout === undefined || app === undefined) {
     return { config: null, problems }
   }
   const rejected = pluginProblems(input)
@@ -160,6 +163,7 @@ export function validateConfig (input: unknown, file: string | null): { config: 
     limits,
     admin,
     shutdownTimeout,
+    headersTimeout,
     log,
     app,
     file

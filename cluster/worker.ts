@@ -10,6 +10,7 @@ import { setClientAddress } from '../plugin/client-identity.js'
 import { registerWorkerMetrics } from './cluster-metrics.js'
 import { isClusterMessage, type ConnMessage, type PrimaryToWorker, type SetupMessage, type WorkerStats, type WorkerToPrimary } from './ipc-messages.js'
 import { createLogger } from './logger.js'
+import { armRequestHeadTimeout } from './request-head-timeout.js'
 import { createProxyApp } from './worker-app.js'
 
 /**
@@ -77,6 +78,7 @@ async function setup (message: SetupMessage): Promise<void> {
     const userApp = config.app === null ? null : await loadUserApp(config.app)
     const app = await createProxyApp(config, log, userApp)
     await app.ready()
+    armRequestHeadTimeout(app.server, config.headersTimeout)
     registerWorkerMetrics(() => statsOf(app))
     serving = { app, server: app.server, secureContext, log, shutdownTimeout: config.shutdownTimeout }
     log.debug('worker ready')

@@ -1,4 +1,3 @@
-import type { Socket } from 'node:net'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { createGroupAgents, registerHttpPassthrough } from './http-passthrough.js'
@@ -59,14 +58,10 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
   const agents = new Map([...runtime.groups].map(([name, group]) => [name, createGroupAgents(group)]))
   addUpgradeConstraint(fastify)
 
-  const countClosed = (): void => { runtime.counters.active-- }
-  const onConnection = (socket: Socket): void => {
-    runtime.counters.accepted++
-    runtime.counters.active++
-    socket.once('close', countClosed)
-  }
+  const { admission } = runtime
   // A TLS server emits 'connection' for the TCP socket too (before 'secureConnection'), so this counts every client once.
-  fastify.server.on('connection', onConnection)
+  fastify.server.on('connection', admission.onConnection)
+  fastify.server.on('request', admission.onRequest)
   fastify.addHook('onRequest', async () => { runtime.counters.requests++ })
 
   const shapeHook = requestShapeHook(options.limits.maxUrlLength)
@@ -110,7 +105,8 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
   })
 
   fastify.addHook('onClose', async () => {
-    fastify.server.removeListener('connection', onConnection)
+    fastify.server.removeListener('connection', admission.onConnection)
+    fastify.server.removeListener('request', admission.onRequest)
     for (const attempt of runtime.attempts) attempt.abort()
     for (const tunnel of runtime.tunnels) tunnel.destroy('shutdown')
     await tunnelsFinished(runtime, Date.now() + CUT_SETTLE_MS)

@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyBaseLogger } from 'fastify'
+import { ConnectionAdmission } from './connection-admission.js'
 import { ConnectionLimits } from './connection-limits.js'
 import type { ResolvedOptions, ResolvedRoute } from './options-types.js'
 import { ProxyCounters } from './proxy-stats.js'
@@ -42,6 +43,7 @@ export class ProxyRuntime {
   readonly groups = new Map<string, UpstreamGroup>()
   readonly counters: ProxyCounters
   readonly limits: ConnectionLimits
+  readonly admission: ConnectionAdmission
   readonly tunnels = new Set<ProxiedTunnel>()
   /** Upstream attempts in flight: shutdown waits for them like for tunnels, then aborts them. */
   readonly attempts = new Set<{ abort: () => void }>()
@@ -57,6 +59,7 @@ export class ProxyRuntime {
     }))
     this.counters = new ProxyCounters(options.routes.map(route => route.path))
     this.limits = new ConnectionLimits(options.limits.maxConnections, options.limits.maxConnectionsPerIp)
+    this.admission = new ConnectionAdmission(this.counters, options.limits.maxConnections, options.limits.maxConnectionsPerIp, log)
   }
 
   /**

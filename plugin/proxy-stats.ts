@@ -26,8 +26,12 @@ export interface WsProxyStats {
     active: number
     /** Client connections accepted. */
     accepted: number
-    /** Accepted connections served; the plugin never drops one at accept, so equal to accepted. */
+    /** Accepted connections served: accepted minus those closed at accept (`dropped`). */
     handled: number
+    /** Connections closed at accept because too many had sent no request yet (see `limits`). */
+    dropped: number
+    /** Connections that have not sent a complete request head yet (nginx stub_status "Reading"). */
+    reading: number
     /** HTTP requests, upgrades included. */
     requests: number
     /** Upgrades refused with 503 by maxConnections / maxConnectionsPerIp or shutdown. */
@@ -45,6 +49,8 @@ export interface WsProxyStats {
 export class ProxyCounters {
   active = 0
   accepted = 0
+  dropped = 0
+  reading = 0
   requests = 0
   refused = 0
   tunnelsOpen = 0
@@ -71,7 +77,9 @@ export class ProxyCounters {
       connections: {
         active: this.active,
         accepted: this.accepted,
-        handled: this.accepted,
+        handled: this.accepted - this.dropped,
+        dropped: this.dropped,
+        reading: this.reading,
         requests: this.requests,
         refused: this.refused,
         tunnelsOpen: this.tunnelsOpen,

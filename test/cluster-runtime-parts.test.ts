@@ -32,6 +32,7 @@ function config (overrides: Partial<ClusterConfig> = {}): ClusterConfig {
     limits: {},
     admin: { port: 9090, host: '127.0.0.1' },
     shutdownTimeout: 10_000,
+    headersTimeout: 60_000,
     log: { level: 'info', pretty: false },
     app: null,
     file: '/srv/ws-cluster.config.json',

@@ -156,9 +156,9 @@ export class RawClient {
     socket.on('error', () => {})
   }
 
-  /** Connects to 127.0.0.1:`port`. With `allowHalfOpen`, the server's FIN does not end our side. */
-  static async open (port: number, opts: { allowHalfOpen?: boolean } = {}): Promise<RawClient> {
-    const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: opts.allowHalfOpen ?? false })
+  /** Connects to 127.0.0.1:`port` (from `localAddress` when given). With `allowHalfOpen`, the server's FIN does not end our side. */
+  static async open (port: number, opts: { allowHalfOpen?: boolean, localAddress?: string } = {}): Promise<RawClient> {
+    const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: opts.allowHalfOpen ?? false, localAddress: opts.localAddress })
     const client = new RawClient(socket)
     await once(socket, 'connect')
     return client

@@ -1,0 +1,46 @@
+import type { FastifyBaseLogger } from 'fastify'
+
+/** How often one kind of warning may be written. */
+export const WARNING_INTERVAL_MS = 10_000
+
+// A hostile client can cause the same warning thousands of times a second;
+// past this many distinct kinds, the oldest are forgotten.
+const MAX_KINDS = 256
+
+interface Kind {
+  last: number
+  suppressed: number
+}
+
+/**
+ * Writes a warning the first time it happens, then at most once per
+ * `intervalMs` for the same `kind`, with the number left out in between
+ * (`suppressed`), so an attacker who triggers one warning in a loop cannot
+ * flood the log or the disk while the operator still sees that it goes on.
+ *
+ * @example
+ * const warnings = new WarningThrottle(fastify.log)
+ * warnings.warn('accept-limit', { client }, 'connection closed at accept')
+ */
+export class WarningThrottle {
+  private readonly kinds = new Map<string, Kind>()
+
+  constructor (private readonly log: FastifyBaseLogger, private readonly intervalMs = WARNING_INTERVAL_MS) {}
+
+  warn (kind: string, fields: Record<string, unknown>, message: string): void {
+    const now = Date.now()
+    const seen = this.kinds.get(kind)
+    if (seen !== undefined && now - seen.last < this.intervalMs) {
+      seen.suppressed++
+      return
+    }
+    const suppressed = seen?.suppressed ?? 0
+    if (seen === undefined && this.kinds.size >= MAX_KINDS) {
+      const oldest = this.kinds.keys().next().value
+      if (oldest !== undefined) this.kinds.delete(oldest)
+    }
+    this.kinds.delete(kind)
+    this.kinds.set(kind, { last: now, suppressed: 0 })
+    this.log.warn(suppressed > 0 ? { ...fields, suppressed, suppressedForMs: this.intervalMs } : fields, message)
+  }
+}
