@@ -2,8 +2,9 @@ import type { WorkloadSpec } from './workload-runner.js'
 import { OPEN_BATCH } from './workload-runner.js'
 
 /**
- * What a run measures: the workloads of PROTOCOL.md in the order each fresh
- * proxy process sees them, for a full run and for the one-minute `--quick` run.
+ * What a run measures: the workloads of the protocol (bench/README.md) in the
+ * order each fresh proxy process sees them, for a full run and for the
+ * one-minute `--quick` run.
  */
 
 export type Mode = 'full' | 'quick'

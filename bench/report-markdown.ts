@@ -84,7 +84,7 @@ export function renderMarkdown (report: RunReport): string {
   out.push('')
   const checks = targetChecks(summary, h)
   if (checks.length > 0) {
-    out.push('## Targets (PROTOCOL.md, ws-cluster tunnel mode)')
+    out.push('## Targets (bench/README.md, ws-cluster tunnel mode)')
     out.push('')
     out.push(table(['path', 'target', 'measured', 'met'], checks.map((c) => [c.path, c.target, c.measured, c.met ? 'yes' : '**no**'])))
     out.push('')

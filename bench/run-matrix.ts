@@ -12,7 +12,7 @@ import { othersShareOf, type WorkloadResult } from './workload-runner.js'
  * a fresh proxy process that runs every workload of the plan in turn.
  */
 
-/** Share of the machine other processes may use in a window before it is repeated (PROTOCOL.md). */
+/** Share of the machine other processes may use in a window before it is repeated (bench/README.md, "Noise"). */
 export const NOISE_LIMIT = 0.15
 
 /**

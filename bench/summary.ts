@@ -3,10 +3,11 @@ import type { ConnectionPhaseResult } from './connection-phase.js'
 import type { OpenLoopResult } from './open-loop.js'
 
 /**
- * Turns the raw per-repetition measurements into the figures PROTOCOL.md asks
- * for: medians with min–max, ratios measured side by side in the same run, and
- * latency added over `direct` paired by repetition (the direct run of the same
- * repetition is the closest in time, so noise between repetitions cancels).
+ * Turns the raw per-repetition measurements into the figures the protocol in
+ * bench/README.md asks for: medians with min–max, ratios measured side by side
+ * in the same run, and latency added over `direct` paired by repetition (the
+ * direct run of the same repetition is the closest in time, so noise between
+ * repetitions cancels).
  */
 
 export type Measurement =

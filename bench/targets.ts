@@ -1,9 +1,9 @@
 import { ratio, type Summary } from './summary.js'
 
 /**
- * The targets PROTOCOL.md sets for ws-cluster, checked against peers measured in
- * the same run. A check whose reference path did not run is left out rather than
- * counted as met.
+ * The targets bench/README.md sets for ws-cluster, checked against peers
+ * measured in the same run. A check whose reference path did not run is left
+ * out rather than counted as met.
  */
 
 export interface TargetCheck {

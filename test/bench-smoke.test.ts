@@ -8,7 +8,7 @@ import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
  * Proves the benchmark harness still works — real echo backend and real proxy
  * processes, the bench's own load client — with a few hundred round trips per
  * Node path. It asserts completion, zero errors and that the CPU figure is a
- * number; it never asserts a speed (PROTOCOL.md: benchmarks are not timed tests).
+ * number; it never asserts a speed (bench/README.md: benchmarks are not timed tests).
  */
 
 const SMOKE_PATHS = ['direct', 'netpipe', 'wsc-plugin', 'fastify-http-proxy', 'http-proxy']

@@ -70,7 +70,7 @@ test('R24 least-conn counts open tunnels for their whole life; lowest conns/weig
   await assertNoFdLeak(baseline)
 })
 
-/** R26's hash, written from the reference text, for equal weights. */
+/** R26's hash, written from its line in docs/behaviour.md, for equal weights. */
 function ipHashIndex (address: string, servers: number): number {
   let h = 89
   for (const octet of address.split('.').slice(0, 3).map(Number)) h = (h * 113 + octet) % 6271

@@ -11,8 +11,8 @@ import { closeWs, connectWs } from './helpers/ws-clients.js'
 
 // Handshake lines R1, R4-R6: what crosses the proxy at a successful 101. Raw
 // sockets are used wherever the exact bytes matter (header order, case,
-// duplicates); real `ws` clients where behaviour is the point. Refusals
-// (R2, R3, R7, R8) are in plugin-handshake-refusals.test.ts.
+// duplicates); real `ws` clients where behaviour is the point. Refusals are
+// in plugin-handshake-refusals.test.ts.
 
 /** Values of the rawHeaders entries named `name` (lower-case), in wire order, duplicates kept. */
 function rawValues (req: IncomingMessage, name: string): string[] {

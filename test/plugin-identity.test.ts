@@ -100,7 +100,7 @@ test('R31 Host is the client\'s by default and the upstream\'s host:port with pr
   await assertNoFdLeak(baseline)
 })
 
-/** R26's hash for equal weights, from the reference text. */
+/** R26's hash for equal weights, written from its line in docs/behaviour.md. */
 function ipHashIndex (address: string, servers: number): number {
   let h = 89
   for (const octet of address.split('.').slice(0, 3).map(Number)) h = (h * 113 + octet) % 6271

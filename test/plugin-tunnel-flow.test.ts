@@ -10,7 +10,7 @@ import { until } from './helpers/ws-clients.js'
 
 // Flow line R14: FINs travel behind the bytes still queued, and a half-closed
 // tunnel is bounded by finTimeout. Raw sockets on both sides, so each half of
-// each connection is under the test's control. R15 is in
+// each connection is under the test's control. Backpressure is in
 // plugin-tunnel-backpressure.test.ts.
 
 const MiB = 1024 * 1024
