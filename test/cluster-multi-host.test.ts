@@ -76,6 +76,7 @@ export default async function (app) {
   balancer = await startProxyBalancer(hosts.map((h) => ({ name: h.name, port: h.cluster.port })), claim)
 })
 
+// R38: every process, socket and descriptor the file opened is gone at the end.
 after(async () => {
   await Promise.all([...sockets].map(closeWs))
   await Promise.all(hosts.map(async (h) => await h.cluster.kill()))
@@ -85,7 +86,7 @@ after(async () => {
   await assertNoFdLeak(baseline)
 })
 
-test('multi-host: a WebSocket through the balancer reaches the backend with the claimed client address in X-Real-IP and X-Forwarded-For', async () => {
+test('R33 multi-host: a WebSocket through the balancer reaches the backend with the claimed client address in X-Real-IP and X-Forwarded-For', async () => {
   const ws = await openWs(`ws://127.0.0.1:${balancer.port}/ws`, [], { localAddress: '127.0.0.2' })
   sockets.add(ws)
   assert.equal(await echoOnce(ws, 'across hosts'), 'across hosts')
@@ -96,7 +97,7 @@ test('multi-host: a WebSocket through the balancer reaches the backend with the 
   sockets.delete(ws)
 })
 
-test('multi-host: one client always lands on the same host and worker; clients spread over both hosts', async () => {
+test('R33 multi-host: one client always lands on the same host and worker; clients spread over both hosts', async () => {
   const sources = Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 2}`)
   const primaries = new Set<number>()
   for (const source of sources) {
@@ -110,7 +111,7 @@ test('multi-host: one client always lands on the same host and worker; clients s
   assert.equal(primaries.size, 2, 'both hosts serve clients')
 })
 
-test('multi-host: limits.maxConnectionsPerIp holds per host, for the claimed address', async () => {
+test('R33 R35 multi-host: limits.maxConnectionsPerIp holds per host, for the claimed address', async () => {
   const source = '127.0.0.3'
   const open: WebSocket[] = []
   for (let i = 0; i < PER_IP_LIMIT; i++) {
@@ -140,7 +141,7 @@ test('multi-host: limits.maxConnectionsPerIp holds per host, for the claimed add
   }
 })
 
-test('multi-host: when a host stops, its clients see their WebSocket close and reconnect through the balancer to the other host', async () => {
+test('R39 multi-host: when a host stops, its clients see their WebSocket close and reconnect through the balancer to the other host', async () => {
   const stopping = hostOf('127.0.0.2')
   const staying = hosts.find((h) => h !== stopping) as Host
   const movingSource = '127.0.0.2'
