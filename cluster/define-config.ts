@@ -1,4 +1,4 @@
-import type { ClusterConfigInput } from './config-types.js'
+import type { ClusterConfigInput } from './config/config-types.js'
 
 export type { ClusterConfigInput }
 

@@ -1,5 +1,5 @@
 import type { WsProxyStats } from '../plugin/index.js'
-import type { ClusterConfig } from './config-types.js'
+import type { ClusterConfig } from './config/config-types.js'
 
 /**
  * The messages the primary and its workers exchange over the node:cluster IPC

@@ -1,4 +1,4 @@
-import type { UpstreamServerStats } from '../plugin/upstream-server.js'
+import type { UpstreamServerStats } from '../plugin/internal.js'
 import type { WorkerStats } from './ipc-messages.js'
 
 /** One worker as `/status` and `ws-cluster status` show it. */
@@ -22,6 +22,9 @@ export interface UpstreamServerStatus extends UpstreamServerStats {
 }
 
 /** The JSON of the admin `/status` endpoint (nginx stub_status, and more). */
+/** Every Prometheus metric of the cluster starts with this, in the workers and in the primary alike. */
+export const METRIC_PREFIX = 'ws_cluster_'
+
 export interface StatusReport {
   pid: number
   state: 'starting' | 'ready' | 'reloading' | 'stopping'

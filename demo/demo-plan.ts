@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util'
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
-import { parseDuration } from '../plugin/duration.js'
+import { parseDuration } from '../plugin/index.js'
 import { DemoUsageError, type DemoOptions } from './demo-options.js'
 import { freePorts } from './free-ports.js'
 

@@ -4,9 +4,10 @@ import createError from '@fastify/error'
  * Every error the plugin raises carries a stable `WS_CLUSTER_*` code so that
  * applications and the cluster runtime can react to it without parsing text.
  */
-export const InvalidOptionError = createError<[string, string, string]>(
+/** Thrown at registration; `problems` lists every problem found, the message shows the first and counts the rest. */
+export const InvalidOptionError = createError<[string, string]>(
   'WS_CLUSTER_INVALID_OPTION',
-  'Invalid option %s: got %s; allowed: %s',
+  'Invalid option %s: %s',
   500,
   TypeError
 )

@@ -6,11 +6,11 @@ import httpProxy from '@fastify/http-proxy'
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import { clientAddressOf, forwardedValues } from './client-identity.js'
 import { NoLiveUpstreamError, UpstreamBadHandshakeError, UpstreamConnectError, UpstreamHandshakeTimeoutError } from './errors.js'
-import { hashKeyOf } from './hash-key.js'
+import { hashKeyOf } from './upstream/hash-key.js'
 import type { RouteRuntime } from './proxy-runtime.js'
-import type { UpstreamGroup } from './upstream-group.js'
-import { upstreamHostHeader } from './upstream-request-headers.js'
-import type { UpstreamServer } from './upstream-server.js'
+import type { UpstreamGroup } from './upstream/upstream-group.js'
+import { upstreamHostHeader } from './upgrade/upstream-request-headers.js'
+import type { UpstreamServer } from './upstream/upstream-server.js'
 
 const kTarget = Symbol('ws-cluster.http-target')
 

@@ -3,11 +3,11 @@ import type { Socket } from 'node:net'
 import type { FastifyBaseLogger } from 'fastify'
 import { ConnectionAdmission } from './connection-admission.js'
 import { ConnectionLimits } from './connection-limits.js'
-import type { ResolvedOptions, ResolvedRoute } from './options-types.js'
+import type { ResolvedOptions, ResolvedRoute } from './options/options-types.js'
 import { ProxyCounters } from './proxy-stats.js'
-import { Tunnel, type TunnelTimeouts } from './tunnel.js'
-import { UpstreamGroup } from './upstream-group.js'
-import type { UpstreamServer } from './upstream-server.js'
+import { Tunnel, type TunnelTimeouts } from './tunnel/tunnel.js'
+import { UpstreamGroup } from './upstream/upstream-group.js'
+import type { UpstreamServer } from './upstream/upstream-server.js'
 
 /** An upgrade the dispatcher claimed for a route of ours: what Node's 'upgrade' event handed over. */
 export interface UpgradeClaim {

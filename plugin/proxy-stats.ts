@@ -1,6 +1,6 @@
-import type { UpstreamGroup } from './upstream-group.js'
-import type { UpstreamServerStats } from './upstream-server.js'
-import type { BalanceMethod } from './options-types.js'
+import type { UpstreamGroup } from './upstream/upstream-group.js'
+import type { UpstreamServerStats } from './upstream/upstream-server.js'
+import type { BalanceMethod } from './options/options-types.js'
 
 /** Per-route counters. */
 export interface RouteStats {

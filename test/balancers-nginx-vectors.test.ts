@@ -1,11 +1,11 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
-import type { BalanceMethod, ResolvedServer, ResolvedUpstream } from '../plugin/options-types.js'
-import { UpstreamGroup } from '../plugin/upstream-group.js'
-import type { UpstreamServer } from '../plugin/upstream-server.js'
-import { ketamaHostPort } from '../plugin/balancers/consistent-hash.js'
-import { crc32, crc32OfText, crc32Portable } from '../plugin/balancers/crc32.js'
+import type { BalanceMethod, ResolvedServer, ResolvedUpstream } from '../plugin/options/options-types.js'
+import { UpstreamGroup } from '../plugin/upstream/upstream-group.js'
+import type { UpstreamServer } from '../plugin/upstream/upstream-server.js'
+import { ketamaHostPort } from '../plugin/upstream/consistent-hash.js'
+import { crc32, crc32OfText, crc32Portable } from '../plugin/upstream/crc32.js'
 
 // Recorded from a real nginx 1.22.1 (see its "about"). This fixture is the
 // source of truth for the balancers; nothing outside the repo is consulted.

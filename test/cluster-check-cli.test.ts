@@ -6,8 +6,8 @@ import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
-import { runCheck } from '../cluster/check-command.js'
-import type { CliFlags } from '../cluster/cli-args.js'
+import { runCheck } from '../cluster/cli/check-command.js'
+import type { CliFlags } from '../cluster/cli/cli-args.js'
 import { FIXTURES, MINIMAL, tempDir } from './helpers/config-fixtures.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 
@@ -58,7 +58,7 @@ test('check: a route to an undefined upstream names the upstreams that exist', a
   const file = join(dir, 'app.json')
   const { code, stderr } = await check({ config: file }, '/')
   assert.equal(code, 1)
-  assert.equal(stderr.split('\n')[0], `${file}: routes[1].upstream: "chat2" is not defined; defined upstreams: chat`)
+  assert.equal(stderr.split('\n')[0], `${file}: routes[1].upstream: got "chat2"; allowed: the name of a defined upstream group (defined: chat)`)
 })
 
 test('check: every problem of a broken file is printed, one per line (bad duration, port, TLS file, workers, key)', async () => {
@@ -69,7 +69,7 @@ test('check: every problem of a broken file is printed, one per line (bad durati
   const lines = stderr.trimEnd().split('\n')
   assert.deepEqual(lines, [
     `${file}: upstreams.chat.balanse: unknown key; did you mean "balance"? known keys: balance, hashKey, servers, keepalive`,
-    `${file}: routes[1].upstream: "chat2" is not defined; defined upstreams: chat`,
+    `${file}: routes[1].upstream: got "chat2"; allowed: the name of a defined upstream group (defined: chat)`,
     `${file}: routes[1].idleTimeout: got "an hour"; allowed: a non-negative number of milliseconds or a string like "500ms", "60s", "5m", "1h", "7d"`,
     `${file}: listen.port: got 80800; allowed: an integer from 0 to 65535`,
     `${file}: listen.tls.cert: cannot read "${join(FIXTURES, 'tls/missing-cert.pem')}": no such file (ENOENT)`,

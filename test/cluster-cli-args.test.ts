@@ -1,7 +1,7 @@
 import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { UsageError, helpText, parseCliArgs, type CommandName } from '../cluster/cli-args.js'
-import { ENV } from '../cluster/config-env.js'
+import { UsageError, helpText, parseCliArgs, type CommandName } from '../cluster/cli/cli-args.js'
+import { ENV } from '../cluster/config/config-env.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 
 // R38: these tests open nothing; the file-wide check proves it.

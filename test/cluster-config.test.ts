@@ -2,8 +2,8 @@ import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
-import { loadConfig } from '../cluster/config-load.js'
-import { validateConfig, type ConfigProblem } from '../cluster/config-validate.js'
+import { loadConfig } from '../cluster/config/config-load.js'
+import { validateConfig, type ConfigProblem } from '../cluster/config/config-validate.js'
 import { FIXTURES, MINIMAL, tempDir } from './helpers/config-fixtures.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 
@@ -103,7 +103,7 @@ test('config: a route naming an undefined upstream says which upstreams exist', 
     upstreams: { chat: { servers: ['http://127.0.0.1:9001'] } },
     routes: [{ path: '/ws', upstream: 'chat' }, { path: '/ws2', upstream: 'chat2' }]
   })
-  assert.deepEqual(problems, [{ path: 'routes[1].upstream', message: '"chat2" is not defined; defined upstreams: chat' }])
+  assert.deepEqual(problems, [{ path: 'routes[1].upstream', message: 'got "chat2"; allowed: the name of a defined upstream group (defined: chat)' }])
 })
 
 test('config: every bad value is reported with its path, the value and what is allowed', () => {
@@ -113,7 +113,7 @@ test('config: every bad value is reported with its path, the value and what is a
       b: { servers: [] }
     },
     routes: [
-      { path: 'ws', upstream: 'a', mode: 'relay', connectTimeout: -5, handshakeTimeout: '1w', sendTimeout: '99999999999', finTimeout: {}, forwardedHeaders: 'true', preserveHost: null, http: 1 },
+      { path: 'ws', upstream: 'a', mode: 'relay', connectTimeout: -5, handshakeTimeout: '1w', sendTimeout: '99999999999ms', finTimeout: {}, forwardedHeaders: 'true', preserveHost: null, http: 1 },
       { path: '/a*b', upstream: 'a' },
       { path: '/x', upstream: 'a' },
       { path: '/x', upstream: 'b' },
@@ -148,9 +148,9 @@ test('config: every bad value is reported with its path, the value and what is a
     'routes[0].preserveHost': /^got null;/,
     'routes[0].http': /^got 1;/,
     'routes[1].path': /"\*" is only allowed as the final "\/\*"/,
-    'routes[3].path': /^"\/x" is already used by routes\[2\]$/,
+    'routes[3].path': /^got "\/x", already used by routes\[2\]; allowed: each path once$/,
     'routes[4].path': /^is required/,
-    'routes[4].upstream': /^got 7; allowed: the name of an upstream group; defined upstreams: a, b$/,
+    'routes[4].upstream': /^got 7; allowed: the name of a defined upstream group \(defined: a, b\)$/,
     'listen.port': /^got 65536; allowed: an integer from 0 to 65535$/,
     'listen.host': /^got "";/,
     'listen.proxyProtocol': /^got "on"; allowed: true or false$/,
@@ -213,10 +213,10 @@ test('config: the same group and route rules as the plugin (hashKey, duplicate s
     limits: { maxUrlLength: 15 }
   })
   assert.deepEqual(problems, [
-    { path: 'upstreams.a.hashKey', message: 'is only used with "balance": "hash" (balance here is "least-conn")' },
-    { path: 'upstreams.a.servers[1]', message: 'http://127.0.0.1:9001 is already listed as upstreams.a.servers[0]; list each server once per group' },
-    { path: 'upstreams.b.servers', message: 'every server is backup or down; at least one must take traffic' },
-    { path: 'upstreams.c.hashKey', message: 'is only used with "balance": "hash" (balance here is "round-robin")' },
+    { path: 'upstreams.a.hashKey', message: 'got "header:x-user" with balance "least-conn"; allowed: only with balance: "hash"' },
+    { path: 'upstreams.a.servers[1]', message: 'got "http://127.0.0.1:9001", already listed as upstreams.a.servers[0]; allowed: each server once per group' },
+    { path: 'upstreams.b.servers', message: 'got [{"url":"http://127.0.0.1:9002","backup":true},{"url":"http://127.0.0.1:9003"...; allowed: at least one server that is neither backup nor down' },
+    { path: 'upstreams.c.hashKey', message: 'got "cookie:sid" with balance "round-robin"; allowed: only with balance: "hash"' },
     { path: 'routes[0].path', message: 'got "/users/:id"; allowed: a path starting with "/", either literal ("/ws") or a prefix ending in "/*" ("/chat/*"), without ":" (no parameters, query or fragment)' },
     { path: 'routes[1].path', message: 'got "/ws?x=1"; allowed: a path starting with "/", either literal ("/ws") or a prefix ending in "/*" ("/chat/*"), without "?" (no parameters, query or fragment)' },
     { path: 'routes[2].connectTimeout', message: 'got 0; allowed: a duration above 0' },

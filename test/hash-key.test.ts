@@ -3,10 +3,10 @@ import assert from 'node:assert/strict'
 import { createServer, type IncomingMessage } from 'node:http'
 import { connect, type AddressInfo } from 'node:net'
 import { once } from 'node:events'
-import type { ResolvedHashKey } from '../plugin/options-types.js'
-import { cookieValue, hashKeyOf, queryParam } from '../plugin/hash-key.js'
+import type { ResolvedHashKey } from '../plugin/options/options-types.js'
+import { cookieValue, hashKeyOf, queryParam } from '../plugin/upstream/hash-key.js'
 import { clientAddressOf } from '../plugin/client-identity.js'
-import { crc32, crc32OfText } from '../plugin/balancers/crc32.js'
+import { crc32, crc32OfText } from '../plugin/upstream/crc32.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 
 const keys: Record<string, ResolvedHashKey> = {

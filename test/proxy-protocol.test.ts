@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { createConnection, createServer, type AddressInfo } from 'node:net'
 import { once } from 'node:events'
 import { setImmediate as tick } from 'node:timers/promises'
-import { PROXY_V1_MAX, parseProxyHeader, type ParseResult, type ProxyHeader } from '../cluster/proxy-protocol.js'
+import { PROXY_V1_MAX, parseProxyHeader, type ParseResult, type ProxyHeader } from '../cluster/primary/proxy-protocol.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 
 // A small encoder, written from the HAProxy PROXY protocol spec, so that the

@@ -1,6 +1,6 @@
 import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { hashKey32, pickSlot } from '../cluster/rendezvous-hash.js'
+import { hashKey32, pickSlot } from '../cluster/primary/rendezvous-hash.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 
 // R38: these tests open nothing; the file-wide check proves it.

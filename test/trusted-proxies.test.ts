@@ -1,6 +1,6 @@
 import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { LOOPBACK_PROXIES, createTrustChecker, trustEntryProblem } from '../cluster/trusted-proxies.js'
+import { LOOPBACK_PROXIES, createTrustChecker, trustEntryProblem } from '../cluster/config/trusted-proxies.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 
 // R38: these tests open nothing; the file-wide check proves it.

@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import type { UpstreamServer } from '../plugin/upstream-server.js'
+import type { UpstreamServer } from '../plugin/upstream/upstream-server.js'
 import { byPort, ctx, group, none, sequence, T0 } from './helpers/upstream-group-fixtures.js'
 
 // Pure in-process tests of group state (health, backups, limits, stats): no sockets are opened.

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseAllDocuments } from 'yaml'
-import { parseDuration } from '../../plugin/duration.js'
+import { parseDuration } from '../../plugin/options/duration.js'
 import { runCli } from './cluster-process.js'
 
 /** The repository root: deploy files are not compiled, so tests read them from the source tree next to dist/. */

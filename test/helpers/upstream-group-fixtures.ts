@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
-import type { BalanceMethod, ResolvedServer, ResolvedUpstream } from '../../plugin/options-types.js'
-import { UpstreamGroup, type PickContext } from '../../plugin/upstream-group.js'
-import type { UpstreamServer } from '../../plugin/upstream-server.js'
+import type { BalanceMethod, ResolvedServer, ResolvedUpstream } from '../../plugin/options/options-types.js'
+import { UpstreamGroup, type PickContext } from '../../plugin/upstream/upstream-group.js'
+import type { UpstreamServer } from '../../plugin/upstream/upstream-server.js'
 
 /**
  * Resolved upstream configs for the pure balancer tests: servers are named by

@@ -1,0 +1,38 @@
+import { runCheck } from './check-command.js'
+import { helpText, parseCliArgs, UsageError, type CliIo } from './cli-args.js'
+import { runControlCommand } from './control-client.js'
+import { startCommand } from './start-command.js'
+
+/**
+ * The `ws-cluster` command: `start` runs the primary in the foreground,
+ * `check` validates the config, `reload | stop | status` talk to a running
+ * cluster. Exit codes: 0 ok, 1 runtime failure, 2 usage error.
+ */
+
+/** Runs one CLI invocation; resolves with the exit code, or null when the process keeps running (`start`). */
+export async function runCli (argv: string[], io: CliIo): Promise<number | null> {
+  let parsed
+  try {
+    parsed = parseCliArgs(argv)
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`ws-cluster: ${err.message}\n\n${helpText(null)}`)
+      return 2
+    }
+    throw err
+  }
+  const { command, flags, help } = parsed
+  if (help || command === null) {
+    const text = helpText(command)
+    ;(help ? io.stdout : io.stderr).write(text.endsWith('\n') ? text : `${text}\n`)
+    return help ? 0 : 2
+  }
+  switch (command) {
+    case 'check':
+      return await runCheck(flags, io)
+    case 'start':
+      return await startCommand(flags, io)
+    default:
+      return await runControlCommand(command, flags, io)
+  }
+}

@@ -1,0 +1,152 @@
+import { availableParallelism } from 'node:os'
+import { dirname } from 'node:path'
+import {
+  checkBoolean, checkDuration, checkEnum, checkObject, checkString, got, indexPath,
+  PROXY_KEYS, resolveProxyOptions, type LimitsOptions, type OptionProblem, type Problems, type RouteOptions, type UpstreamOptions
+} from '../../plugin/internal.js'
+import type { ClusterConfig, LogOptions } from './config-types.js'
+import { checkPort, checkReadableFile } from './config-file-checks.js'
+import { LOOPBACK_PROXIES, trustEntryProblem } from './trusted-proxies.js'
+
+/** A problem of the config file: the plugin's `{ path, message }`, with the same path and message the plugin reports. */
+export type ConfigProblem = OptionProblem
+
+/** Defaults, documented in the README: the client port of nginx examples' backends, a separate admin port. */
+export const DEFAULTS = {
+  port: 8080,
+  host: '0.0.0.0',
+  adminPort: 9090,
+  adminHost: '127.0.0.1',
+  shutdownTimeout: '30s',
+  headersTimeout: '60s',
+  logLevel: 'info',
+  workersMax: 1024
+} as const
+
+export const LOG_LEVELS: ReadonlyArray<NonNullable<LogOptions['level']>> = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+/** The cluster's own keys, besides the plugin's (upstreams, routes, limits), which the plugin's validator checks. */
+const CLUSTER_KEYS = ['listen', 'workers', 'admin', 'shutdownTimeout', 'headersTimeout', 'log', 'app'] as const
+const TOP_KEYS = [...PROXY_KEYS.slice(0, 2), 'listen', 'workers', PROXY_KEYS[2], ...CLUSTER_KEYS.slice(2)] as const
+const LISTEN_KEYS = ['port', 'host', 'tls', 'proxyProtocol', 'trustedProxies'] as const
+const TLS_KEYS = ['cert', 'key'] as const
+const ADMIN_KEYS = ['port', 'host'] as const
+const LOG_KEYS = ['level', 'pretty'] as const
+
+export const WORKERS_ALLOWED = `"auto" (one per CPU: os.availableParallelism()) or an integer from 1 to ${DEFAULTS.workersMax}`
+
+/** `'auto'` → the CPU count, like nginx `worker_processes auto`. */
+export function checkWorkers (value: unknown, path: string, problems: Problems): number | undefined {
+  if (value === 'auto') return availableParallelism()
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= DEFAULTS.workersMax) return value
+  problems.push({ path, message: got(value, WORKERS_ALLOWED) })
+  return undefined
+}
+
+function checkListen (value: unknown, baseDir: string, problems: Problems): ClusterConfig['listen'] {
+  const listen: ClusterConfig['listen'] = { port: DEFAULTS.port, host: DEFAULTS.host, tls: null, proxyProtocol: false, trustedProxies: [] }
+  if (value === undefined || !checkObject(value, 'listen', LISTEN_KEYS, problems)) return listen
+  if (value.port !== undefined) listen.port = checkPort(value.port, 'listen.port', problems) ?? listen.port
+  if (value.host !== undefined) listen.host = checkString(value.host, 'listen.host', 'an IP address or host name to bind', problems) ?? listen.host
+  if (value.tls !== undefined && checkObject(value.tls, 'listen.tls', TLS_KEYS, problems)) {
+    const missing = TLS_KEYS.filter(key => value.tls !== undefined && (value.tls as Record<string, unknown>)[key] === undefined)
+    for (const key of missing) problems.push({ path: `listen.tls.${key}`, message: 'is required: a PEM file path (relative to the config file)' })
+    const cert = value.tls.cert === undefined ? undefined : checkReadableFile(value.tls.cert, 'listen.tls.cert', baseDir, problems)
+    const key = value.tls.key === undefined ? undefined : checkReadableFile(value.tls.key, 'listen.tls.key', baseDir, problems)
+    if (cert !== undefined && key !== undefined) listen.tls = { cert, key }
+  }
+  if (value.proxyProtocol !== undefined) listen.proxyProtocol = checkBoolean(value.proxyProtocol, 'listen.proxyProtocol', problems) ?? false
+  if (value.trustedProxies !== undefined) {
+    if (!Array.isArray(value.trustedProxies)) {
+      problems.push({ path: 'listen.trustedProxies', message: got(value.trustedProxies, 'an array of IP addresses or CIDR ranges') })
+    } else {
+      value.trustedProxies.forEach((entry, i) => {
+        const problem = trustEntryProblem(entry)
+        if (problem !== null) problems.push({ path: indexPath('listen.trustedProxies', i), message: problem })
+        else listen.trustedProxies.push(entry as string)
+      })
+    }
+  }
+  if (listen.proxyProtocol && listen.trustedProxies.length === 0) listen.trustedProxies = [...LOOPBACK_PROXIES]
+  return listen
+}
+
+function checkAdmin (value: unknown, problems: Problems): ClusterConfig['admin'] {
+  const admin: { port: number, host: string } = { port: DEFAULTS.adminPort, host: DEFAULTS.adminHost }
+  if (value === false) return null
+  if (value === undefined) return admin
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    problems.push({ path: 'admin', message: got(value, 'an object { "port", "host" }, or false to turn the admin listener off') })
+    return admin
+  }
+  if (!checkObject(value, 'admin', ADMIN_KEYS, problems)) return admin
+  if (value.port !== undefined) admin.port = checkPort(value.port, 'admin.port', problems) ?? admin.port
+  if (value.host !== undefined) admin.host = checkString(value.host, 'admin.host', 'an IP address or host name to bind', problems) ?? admin.host
+  return admin
+}
+
+function checkLog (value: unknown, problems: Problems): ClusterConfig['log'] {
+  const log: ClusterConfig['log'] = { level: DEFAULTS.logLevel, pretty: false }
+  if (value === undefined || !checkObject(value, 'log', LOG_KEYS, problems)) return log
+  if (value.level !== undefined) log.level = checkEnum(value.level, 'log.level', LOG_LEVELS, problems) ?? log.level
+  if (value.pretty !== undefined) log.pretty = checkBoolean(value.pretty, 'log.pretty', problems) ?? false
+  return log
+}
+
+/**
+ * Checks that the listener and the admin listener do not collide; run again
+ * after env/flag overrides, since those can create the collision.
+ */
+export function crossCheck (config: ClusterConfig): ConfigProblem[] {
+  const { listen, admin } = config
+  if (admin === null || admin.port === 0 || admin.port !== listen.port) return []
+  return [{ path: 'admin.port', message: `${admin.port} is also listen.port; the admin listener needs its own port (or "admin": false)` }]
+}
+
+/**
+ * Validates a parsed config file (JSON, or the default export of a .mjs/.js
+ * file) and returns it with defaults applied and paths made absolute, or
+ * every problem found, each with its path (`routes[1].upstream`). `file` is
+ * where relative paths (`app`, `listen.tls.*`) are resolved from; without a
+ * file they are resolved from the current directory.
+ *
+ * @example
+ * const { config, problems } = validateConfig(JSON.parse(text), '/etc/ws-cluster.config.json')
+ * for (const p of problems) console.error(`${p.path}: ${p.message}`)
+ */
+export function validateConfig (input: unknown, file: string | null): { config: ClusterConfig | null, problems: ConfigProblem[] } {
+  const problems: ConfigProblem[] = []
+  if (!checkObject(input, '', TOP_KEYS, problems)) {
+    problems[problems.length - 1].path = '(root)'
+    return { config: null, problems }
+  }
+  const baseDir = file === null ? process.cwd() : dirname(file)
+  // The plugin's own validator: the workers register the plugin with exactly these options.
+  resolveProxyOptions(input, problems)
+  const listen = checkListen(input.listen, baseDir, problems)
+  const workers = input.workers === undefined ? availableParallelism() : checkWorkers(input.workers, 'workers', problems)
+  const admin = checkAdmin(input.admin, problems)
+  const shutdownTimeout = checkDuration(input.shutdownTimeout === undefined ? DEFAULTS.shutdownTimeout : input.shutdownTimeout, 'shutdownTimeout', problems)
+  const headersTimeout = checkDuration(input.headersTimeout === undefined ? DEFAULTS.headersTimeout : input.headersTimeout, 'headersTimeout', problems)
+  if (headersTimeout === 0) problems.push({ path: 'headersTimeout', message: got(input.headersTimeout, 'a duration above 0: a connection that never sends a request must not stay open forever') })
+  const log = checkLog(input.log, problems)
+  const app = input.app === undefined ? null : checkReadableFile(input.app, 'app', baseDir, problems)
+  if (problems.length > 0 || workers === undefined || shutdownTimeout === undefined || headersTimeout === undefined || app === undefined) {
+    return { config: null, problems }
+  }
+  const config: ClusterConfig = {
+    upstreams: input.upstreams as Record<string, UpstreamOptions>,
+    routes: input.routes as RouteOptions[],
+    listen,
+    workers,
+    limits: (input.limits ?? {}) as LimitsOptions,
+    admin,
+    shutdownTimeout,
+    headersTimeout,
+    log,
+    app,
+    file
+  }
+  const collisions = crossCheck(config)
+  return collisions.length === 0 ? { config, problems: [] } : { config: null, problems: collisions }
+}

@@ -1,0 +1,104 @@
+import cluster, { type Worker } from 'node:cluster'
+import { fileURLToPath } from 'node:url'
+import type { ClusterConfig } from '../config/config-types.js'
+import { isClusterMessage, type SetupMessage, type WorkerToPrimary } from '../ipc-messages.js'
+
+/** Longest a new worker may take to load the config, the plugins and the user app. */
+export const WORKER_START_TIMEOUT_MS = 30_000
+
+/** The primary's record of one worker process. */
+export interface WorkerInfo {
+  worker: Worker
+  slot: number
+  pid: number
+  startedAt: number
+  state: 'starting' | 'serving' | 'draining'
+}
+
+let configured = false
+
+function configure (): void {
+  if (configured) return
+  configured = true
+  // Workers run worker.js directly rather than re-running the CLI entry.
+  cluster.setupPrimary({ exec: fileURLToPath(new URL('../worker/worker.js', import.meta.url)), args: [] })
+}
+
+/**
+ * Forks a worker for `slot`, sends it the config and resolves once it is
+ * ready to serve; rejects (and makes sure the process is gone) when it fails
+ * to start, dies, or takes longer than `timeoutMs`.
+ *
+ * @example
+ * const info = await startWorker(config, 0, pretty)
+ * slots.assign(0, info.worker)
+ */
+export function startWorker (config: ClusterConfig, slot: number, pretty: boolean, onFork: (info: WorkerInfo) => void, timeoutMs = WORKER_START_TIMEOUT_MS): Promise<WorkerInfo> {
+  configure()
+  const worker = cluster.fork({ WS_CLUSTER_SLOT: String(slot) })
+  // A send racing the worker's death emits 'error' on it; the 'exit' handlers deal with the death itself.
+  worker.on('error', () => {})
+  const info: WorkerInfo = { worker, slot, pid: worker.process.pid ?? 0, startedAt: Date.now(), state: 'starting' }
+  onFork(info)
+  const setup: SetupMessage = { type: 'ws-cluster:setup', config, slot, pretty }
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => fail(new Error(`worker for slot ${slot} was not ready within ${timeoutMs} ms`)), timeoutMs)
+    function cleanup (): void {
+      clearTimeout(timer)
+      worker.removeListener('message', onMessage)
+      worker.removeListener('exit', onExit)
+    }
+    function fail (err: Error): void {
+      cleanup()
+      if (worker.process.exitCode === null && worker.process.signalCode === null) worker.process.kill('SIGKILL')
+      reject(err)
+    }
+    function onMessage (message: unknown): void {
+      if (!isClusterMessage(message)) return
+      const msg = message as WorkerToPrimary
+      if (msg.type === 'ws-cluster:hello') {
+        worker.send(setup, (err) => { if (err !== null && err !== undefined) fail(err) })
+      } else if (msg.type === 'ws-cluster:ready') {
+        cleanup()
+        info.state = 'serving'
+        resolve(info)
+      } else if (msg.type === 'ws-cluster:failed') {
+        fail(new Error(msg.error))
+      }
+    }
+    function onExit (code: number | null, signal: string | null): void {
+      fail(new Error(`worker for slot ${slot} exited during start (code ${String(code)}, signal ${String(signal)})`))
+    }
+    worker.on('message', onMessage)
+    worker.on('exit', onExit)
+  })
+}
+
+/**
+ * Asks a worker to drain (finish tunnels up to shutdownTimeout, then exit)
+ * and makes sure it is gone a little after that even if it hangs.
+ *
+ * @example
+ * drainWorker(oldInfo, config.shutdownTimeout)
+ */
+export function drainWorker (info: WorkerInfo, shutdownTimeout: number): Promise<void> {
+  info.state = 'draining'
+  const { worker } = info
+  return new Promise((resolve) => {
+    if (worker.process.exitCode !== null || worker.process.signalCode !== null) {
+      resolve()
+      return
+    }
+    // The worker's own grace (1 s) + shutdownTimeout + its exit margin (2 s), then a bit more.
+    const killTimer = setTimeout(() => worker.process.kill('SIGKILL'), shutdownTimeout + 5000)
+    worker.once('exit', () => {
+      clearTimeout(killTimer)
+      resolve()
+    })
+    if (worker.isConnected()) {
+      worker.send({ type: 'ws-cluster:drain' }, (err) => { if (err !== null && err !== undefined) worker.process.kill('SIGKILL') })
+    } else {
+      worker.process.kill('SIGKILL')
+    }
+  })
+}

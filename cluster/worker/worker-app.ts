@@ -1,0 +1,36 @@
+import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync } from 'fastify'
+import type { Logger } from 'pino'
+import wsProxy, { wsProxyClientErrorHandler } from '../../plugin/index.js'
+import type { ClusterConfig } from '../config/config-types.js'
+
+/**
+ * The Fastify app of one worker: the user's `app` plugin first (so hooks it
+ * adds with fastify-plugin also guard the proxied routes), then the wsProxy
+ * plugin with the config's upstreams, routes and limits. It never listens:
+ * the worker feeds it sockets the primary accepted.
+ *
+ * @example
+ * const app = await createProxyApp(config, log, null)
+ * await app.ready()
+ * app.server.emit('connection', socket)
+ */
+export async function createProxyApp (config: ClusterConfig, log: Logger, userApp: FastifyPluginAsync | null): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: log,
+    // The plugin writes one access-log line per tunnel; a line per request on top would double the log.
+    logController: new LogController({ disableRequestLogging: true }),
+    // R36/R37: parser errors answered with the status nginx would send.
+    clientErrorHandler: wsProxyClientErrorHandler,
+    // Fastify bounds close hooks by pluginTimeout; the plugin's drain must get the whole shutdownTimeout.
+    pluginTimeout: Math.max(10_000, config.shutdownTimeout + 5_000)
+  }) as unknown as FastifyInstance
+  if (userApp !== null) await app.register(userApp)
+  await app.register(wsProxy, {
+    upstreams: config.upstreams,
+    routes: config.routes,
+    limits: config.limits,
+    shutdownTimeout: config.shutdownTimeout,
+    accessLog: true
+  })
+  return app
+}

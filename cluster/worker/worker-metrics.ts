@@ -1,0 +1,97 @@
+import { AggregatorRegistry, Counter, Gauge } from 'prom-client'
+import type { WorkerStats } from '../ipc-messages.js'
+import { METRIC_PREFIX as PREFIX } from '../status-report.js'
+
+/*
+ * A worker's Prometheus metrics: read from the plugin's live stats at scrape
+ * time (nothing is counted twice or on the hot path). The primary sums the
+ * workers' answers with prom-client's AggregatorRegistry (primary/cluster-metrics.ts).
+ * Upstream server state is a count of workers seeing it in that state,
+ * because passive health is per worker.
+ */
+
+/**
+ * Registers this worker's metrics in prom-client's global registry, which
+ * answers the primary's aggregation requests.
+ *
+ * @example
+ * registerWorkerMetrics(() => app.wsProxy.stats())
+ */
+export function registerWorkerMetrics (read: () => WorkerStats): void {
+  // prom-client installs the worker's answer to the primary's requests when an AggregatorRegistry is built.
+  // eslint-disable-next-line no-new -- constructed for that side effect only
+  new AggregatorRegistry()
+  gauge('connections_active', 'Open client connections (HTTP and WebSocket).', [], (g) => {
+    g.set(read().connections.active)
+  })
+  gauge('connections_reading', 'Client connections that have not sent a complete request head yet (nginx stub_status Reading).', [], (g) => {
+    g.set(read().connections.reading)
+  })
+  counter('connections_dropped_total', 'Client connections closed at accept: too many had sent no request yet.', [], (c) => {
+    c.reset()
+    c.inc(read().connections.dropped)
+  })
+  gauge('tunnels_open', 'Open WebSocket tunnels.', [], (g) => {
+    g.set(read().connections.tunnelsOpen)
+  })
+  counter('connections_accepted_total', 'Client connections accepted (nginx stub_status accepts).', [], (c) => {
+    c.reset()
+    c.inc(read().connections.accepted)
+  })
+  counter('connections_handled_total', 'Client connections handled (nginx stub_status handled).', [], (c) => {
+    c.reset()
+    c.inc(read().connections.handled)
+  })
+  counter('requests_total', 'Client requests, upgrades included (nginx stub_status requests).', [], (c) => {
+    c.reset()
+    c.inc(read().connections.requests)
+  })
+  gauge('route_tunnels_open', 'Open tunnels per route.', ['route'], (g) => {
+    g.reset()
+    for (const [route, figures] of Object.entries(read().routes)) g.set({ route }, figures.open)
+  })
+  counter('route_upgrades_total', 'Upgrades proxied per route.', ['route'], (c) => {
+    c.reset()
+    for (const [route, figures] of Object.entries(read().routes)) c.inc({ route }, figures.total)
+  })
+  counter('route_upgrades_failed_total', 'Upgrades that failed per route.', ['route'], (c) => {
+    c.reset()
+    for (const [route, figures] of Object.entries(read().routes)) c.inc({ route }, figures.failed)
+  })
+  gauge('upstream_server_connections_active', 'Open connections per upstream server.', ['upstream', 'server'], (g) => {
+    g.reset()
+    forEachServer(read(), (upstream, server) => g.set({ upstream, server: server.url }, server.active))
+  })
+  counter('upstream_server_connections_total', 'Connections made per upstream server.', ['upstream', 'server'], (c) => {
+    c.reset()
+    forEachServer(read(), (upstream, server) => c.inc({ upstream, server: server.url }, server.total))
+  })
+  counter('upstream_server_failures_total', 'Failed attempts per upstream server.', ['upstream', 'server'], (c) => {
+    c.reset()
+    forEachServer(read(), (upstream, server) => c.inc({ upstream, server: server.url }, server.failures))
+  })
+  gauge('upstream_server_state', 'Workers seeing an upstream server in each state (up, failed, down).', ['upstream', 'server', 'state'], (g) => {
+    g.reset()
+    forEachServer(read(), (upstream, server) => {
+      for (const state of ['up', 'failed', 'down'] as const) {
+        g.set({ upstream, server: server.url, state }, server.state === state ? 1 : 0)
+      }
+    })
+  })
+}
+
+function forEachServer (stats: WorkerStats, fn: (upstream: string, server: WorkerStats['upstreams'][string]['servers'][number]) => void): void {
+  for (const [upstream, group] of Object.entries(stats.upstreams)) {
+    for (const server of group.servers) fn(upstream, server)
+  }
+}
+
+function gauge (name: string, help: string, labelNames: string[], collect: (g: Gauge<string>) => void): void {
+  // eslint-disable-next-line no-new -- prom-client registers the metric in its constructor
+  new Gauge({ name: PREFIX + name, help, labelNames, aggregator: 'sum', collect () { collect(this) } })
+}
+
+function counter (name: string, help: string, labelNames: string[], collect: (c: Counter<string>) => void): void {
+  // eslint-disable-next-line no-new -- prom-client registers the metric in its constructor
+  new Counter({ name: PREFIX + name, help, labelNames, aggregator: 'sum', collect () { collect(this) } })
+}

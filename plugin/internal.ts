@@ -1,0 +1,15 @@
+/**
+ * The plugin's entry for the cluster runtime in this repository: what the
+ * cluster needs beyond the public API (the options validator it extends with
+ * its own keys, the checks it reuses for them, stats types). Not exported by
+ * the package; applications use `ws-cluster` (plugin/index.ts).
+ */
+export {
+  checkBoolean, checkDuration, checkEnum, checkInteger, checkObject, checkRecord, checkString,
+  got, indexPath, isPlainObject, keyPath, suggestKey, type OptionProblem, type Problems
+} from './options/option-checks.js'
+export { describeValue, parseDuration, type Duration } from './options/duration.js'
+export { PROXY_KEYS, resolveProxyOptions, validateOptions } from './options/options-validate.js'
+export type { LimitsOptions, RouteOptions, UpstreamOptions, ResolvedOptions } from './options/options-types.js'
+export type { UpstreamServerStats } from './upstream/upstream-server.js'
+export { normalizeAddress, setClientAddress } from './client-identity.js'

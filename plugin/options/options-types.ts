@@ -1,0 +1,133 @@
+import type { Duration } from './duration.js'
+
+/** How a route carries a WebSocket once the upstream switched protocols. */
+export type RouteMode = 'tunnel'
+
+/** Load-balancing methods, named after their nginx counterparts. */
+export type BalanceMethod = 'round-robin' | 'least-conn' | 'ip-hash' | 'hash' | 'random-two'
+
+/** One upstream server: `server 127.0.0.1:9001 weight=2 max_fails=1 fail_timeout=10s;` in nginx. */
+export interface UpstreamServerOptions {
+  /** `http://host:port` (or `https://`); the path part is ignored. */
+  url: string
+  /** Relative share of new connections (nginx `weight`). Default 1. */
+  weight?: number
+  /** Failures within `failTimeout` that mark the server unavailable (nginx `max_fails`). Default 1; 0 disables. */
+  maxFails?: number
+  /** Window for counting failures and how long a failed server is skipped (nginx `fail_timeout`). Default 10 s. */
+  failTimeout?: Duration
+  /** Most open connections to this server; 0 = unlimited (nginx `max_conns`). */
+  maxConns?: number
+  /** Only used when every primary server is unavailable (nginx `backup`). */
+  backup?: boolean
+  /** Never used (nginx `down`). */
+  down?: boolean
+}
+
+/** An upstream group: nginx `upstream NAME { ... }`. */
+export interface UpstreamOptions {
+  /** Default `round-robin` (smooth weighted, as nginx). */
+  balance?: BalanceMethod
+  /** For `hash`: `remote-addr` (default), `header:NAME`, `query:NAME` or `cookie:NAME`. */
+  hashKey?: string
+  servers: Array<string | UpstreamServerOptions>
+  /** Idle keep-alive connections kept per group for plain HTTP passthrough (nginx `keepalive`). Default 64. */
+  keepalive?: number
+}
+
+/** A proxied location: nginx `location PATH { proxy_pass http://UPSTREAM; ... }`. */
+export interface RouteOptions {
+  /** A literal path (`/ws`), or a prefix ending in `/*` (`/chat/*` matches `/chat/` and below). */
+  path: string
+  /** Name of a group in `upstreams`. */
+  upstream: string
+  /** `tunnel` (default): raw byte tunnel after the 101. */
+  mode?: RouteMode
+  /** TCP connect timeout per attempt (nginx `proxy_connect_timeout`). Default 10 s. */
+  connectTimeout?: Duration
+  /** Time the upstream has to answer the upgrade request. Default 10 s. */
+  handshakeTimeout?: Duration
+  /** Closes a tunnel with no traffic in either direction (nginx `proxy_read_timeout`). Default 1 h. */
+  idleTimeout?: Duration
+  /** Closes a tunnel whose writes cannot progress (nginx `proxy_send_timeout`). Default 60 s. */
+  sendTimeout?: Duration
+  /** After one side closed its half, the tunnel is fully closed at most this much later. Default 30 s. */
+  finTimeout?: Duration
+  /** Adds X-Forwarded-For/-Proto/-Host and X-Real-IP. Default true. */
+  forwardedHeaders?: boolean
+  /** Sends the client's Host upstream (default true); false sends the upstream's host:port. */
+  preserveHost?: boolean
+  /** Also proxy non-upgrade requests on this route (Socket.IO polling, health checks). Default false. */
+  http?: boolean
+}
+
+/** Connection and request limits (nginx `worker_connections`, `limit_conn`, `large_client_header_buffers`). */
+export interface LimitsOptions {
+  /** Most open tunnels plus handshakes in progress; beyond it new upgrades get 503. 0 = unlimited (default). */
+  maxConnections?: number
+  /** Most open tunnels plus handshakes per client address; beyond it 503 for that address. 0 = unlimited (default). */
+  maxConnectionsPerIp?: number
+  /** Longest request target (path and query) accepted; longer gets 414. Default 8192. */
+  maxUrlLength?: number
+}
+
+/** Options of `fastify.register(wsProxy, options)`. */
+export interface WsProxyOptions {
+  upstreams: Record<string, UpstreamOptions>
+  routes: RouteOptions[]
+  limits?: LimitsOptions
+  /** On close, open tunnels get this long to finish before they are cut. Default 10 s. */
+  shutdownTimeout?: Duration
+  /** One log line per tunnel at close. Default true. */
+  accessLog?: boolean
+}
+
+/** A server after validation: every field present, durations in ms. */
+export interface ResolvedServer {
+  url: string
+  protocol: 'http:' | 'https:'
+  host: string
+  port: number
+  weight: number
+  maxFails: number
+  failTimeout: number
+  maxConns: number
+  backup: boolean
+  down: boolean
+}
+
+export type ResolvedHashKey =
+  | { source: 'remote-addr' }
+  | { source: 'header' | 'query' | 'cookie', name: string }
+
+export interface ResolvedUpstream {
+  name: string
+  balance: BalanceMethod
+  hashKey: ResolvedHashKey
+  servers: ResolvedServer[]
+  keepalive: number
+}
+
+export interface ResolvedRoute {
+  path: string
+  /** For `/x/*` routes, the prefix `/x/`; null for exact paths. */
+  prefix: string | null
+  upstream: string
+  mode: RouteMode
+  connectTimeout: number
+  handshakeTimeout: number
+  idleTimeout: number
+  sendTimeout: number
+  finTimeout: number
+  forwardedHeaders: boolean
+  preserveHost: boolean
+  http: boolean
+}
+
+export interface ResolvedOptions {
+  upstreams: Map<string, ResolvedUpstream>
+  routes: ResolvedRoute[]
+  limits: Required<LimitsOptions>
+  shutdownTimeout: number
+  accessLog: boolean
+}

@@ -1,0 +1,156 @@
+import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http'
+import { connect as netConnect, type Socket } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
+import {
+  UpstreamBadHandshakeError, UpstreamConnectError, UpstreamConnectTimeoutError, UpstreamHandshakeTimeoutError
+} from '../errors.js'
+import type { ResolvedServer } from '../options/options-types.js'
+
+export type AttemptResult =
+  /** The upstream switched protocols: `head` holds bytes it sent right after the 101 (R10). */
+  | { kind: 'switched', res: IncomingMessage, socket: Socket, head: Buffer }
+  /** Any other answer, to relay verbatim (R3); the socket still belongs to `res`. */
+  | { kind: 'answered', res: IncomingMessage, socket: Socket }
+  /** No usable answer. `retryable` when nothing reached the upstream's application that forbids another server. */
+  | { kind: 'failed', error: Error & { statusCode?: number }, timedOut: boolean }
+
+export interface AttemptOptions {
+  server: ResolvedServer
+  method: string
+  path: string
+  headers: string[]
+  connectTimeout: number
+  handshakeTimeout: number
+}
+
+/**
+ * One try of the upgrade against one upstream server: connect within
+ * connectTimeout (R16), send the HTTP/1.1 upgrade request and wait for the
+ * answer head within handshakeTimeout (R17). Node's HTTP client parses the
+ * answer (1xx, chunked bodies, bytes after the 101) so no hand-written parser
+ * sits on this path. `abort()` drops the attempt when the client leaves.
+ */
+export class UpstreamAttempt {
+  readonly result: Promise<AttemptResult>
+  private socket: Socket | null = null
+  private clientRequest: ClientRequest | null = null
+  private timer: NodeJS.Timeout | null = null
+  private settled = false
+  private resolve!: (result: AttemptResult) => void
+
+  constructor (private readonly opts: AttemptOptions) {
+    this.result = new Promise(resolve => { this.resolve = resolve })
+    this.connect()
+  }
+
+  abort (): void {
+    if (this.settled) return
+    this.settle({ kind: 'failed', error: new UpstreamConnectError(this.opts.server.url, 'client went away'), timedOut: false })
+    this.socket?.destroy()
+  }
+
+  private connect (): void {
+    const { server } = this.opts
+    const tcp = netConnect({ host: server.host, port: server.port, allowHalfOpen: true })
+    const socket = server.protocol === 'https:'
+      ? tlsConnect({ socket: tcp, servername: isIp(server.host) ? undefined : server.host, ALPNProtocols: ['http/1.1'], rejectUnauthorized: false })
+      : tcp
+    this.socket = socket
+    socket.setNoDelay(true)
+    socket.setKeepAlive(true, 60_000)
+    socket.on('error', this.onSocketError)
+    socket.once(server.protocol === 'https:' ? 'secureConnect' : 'connect', this.onConnect)
+    this.timer = setTimeout(this.onConnectTimeout, this.opts.connectTimeout)
+  }
+
+  private readonly onConnect = (): void => {
+    if (this.settled) return
+    this.clearTimer()
+    this.timer = setTimeout(this.onHandshakeTimeout, this.opts.handshakeTimeout)
+    const socket = this.socket as Socket
+    const req = httpRequest({
+      createConnection: () => socket,
+      method: this.opts.method,
+      path: this.opts.path,
+      headers: this.opts.headers,
+      setHost: false
+    })
+    this.clientRequest = req
+    req.on('upgrade', this.onUpgrade)
+    req.on('response', this.onResponse)
+    req.on('error', this.onSocketError)
+    req.end()
+  }
+
+  private readonly onUpgrade = (res: IncomingMessage, socket: Socket, head: Buffer): void => {
+    if (this.settled) {
+      socket.destroy()
+      return
+    }
+    this.settle({ kind: 'switched', res, socket, head })
+  }
+
+  private readonly onResponse = (res: IncomingMessage): void => {
+    if (this.settled) {
+      res.destroy()
+      return
+    }
+    if (res.statusCode === 101) {
+      // Node's parser only reports a 101 as an upgrade when it carries both
+      // Upgrade and Connection: upgrade; any other 101 arrives here. Relaying
+      // it would tell the client the protocol switched when nothing will be
+      // tunneled (R2, R8).
+      const reason = res.headers.upgrade === undefined ? '101 without an Upgrade header' : '101 without Connection: upgrade'
+      this.socket?.destroy()
+      this.settle({ kind: 'failed', error: new UpstreamBadHandshakeError(this.opts.server.url, reason), timedOut: false })
+      return
+    }
+    this.settle({ kind: 'answered', res, socket: this.socket as Socket })
+  }
+
+  private readonly onSocketError = (err: NodeJS.ErrnoException): void => {
+    if (this.settled) return
+    this.socket?.destroy()
+    this.settle({ kind: 'failed', error: new UpstreamConnectError(this.opts.server.url, err.code ?? err.message), timedOut: false })
+  }
+
+  private readonly onConnectTimeout = (): void => {
+    this.timer = null
+    this.socket?.destroy()
+    this.settle({ kind: 'failed', error: new UpstreamConnectTimeoutError(this.opts.server.url, this.opts.connectTimeout), timedOut: true })
+  }
+
+  private readonly onHandshakeTimeout = (): void => {
+    this.timer = null
+    this.socket?.destroy()
+    this.settle({ kind: 'failed', error: new UpstreamHandshakeTimeoutError(this.opts.server.url, this.opts.handshakeTimeout), timedOut: true })
+  }
+
+  private clearTimer (): void {
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.timer = null
+  }
+
+  private settle (result: AttemptResult): void {
+    if (this.settled) return
+    this.settled = true
+    this.clearTimer()
+    const socket = this.socket
+    if (socket !== null) {
+      socket.removeListener('error', this.onSocketError)
+      // Until the next owner attaches its own handler, a late error must not crash the process.
+      socket.on('error', ignoreError)
+    }
+    if (this.clientRequest !== null) {
+      this.clientRequest.removeListener('error', this.onSocketError)
+      this.clientRequest.on('error', ignoreError)
+    }
+    this.resolve(result)
+  }
+}
+
+function ignoreError (): void {}
+
+function isIp (host: string): boolean {
+  return /^[\d.]+$/.test(host) || host.includes(':')
+}
