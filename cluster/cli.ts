@@ -2,6 +2,7 @@
 import { runCheck } from './check-command.js'
 import { helpText, parseCliArgs, UsageError, type CliFlags } from './cli-args.js'
 import { ConfigError, loadConfig } from './config-load.js'
+import { runFromNginx } from './from-nginx/from-nginx-command.js'
 import { runControlCommand } from './control-client.js'
 import { createLogger, wantsPrettyLogs } from './logger.js'
 import { Primary } from './primary.js'
@@ -10,7 +11,7 @@ import { isAlive, readPid, runStateFor } from './run-state.js'
 /**
  * The `ws-cluster` command: `start` runs the primary in the foreground,
  * `check` validates the config, `reload | stop | status` talk to a running
- * cluster. Exit codes: 0 ok, 1 runtime failure, 2 usage error.
+ * cluster, `from-nginx` translates an nginx config. Exit codes: 0 ok, 1 runtime failure, 2 usage error.
  */
 
 interface Io {
@@ -97,6 +98,8 @@ async function start (flags: CliFlags, io: Io): Promise<number | null> {
 
 /** Runs one CLI invocation; resolves with the exit code, or null when the process keeps running (`start`). */
 export async function main (argv: string[], io: Io): Promise<number | null> {
+  // from-nginx takes a file and flags of its own, parsed in its room (cluster/from-nginx/).
+  if (argv[0] === 'from-nginx' || (argv[0] === 'help' && argv[1] === 'from-nginx')) return await runFromNginx(argv[0] === 'help' ? ['--help'] : argv.slice(1), io)
   let parsed
   try {
     parsed = parseCliArgs(argv)

@@ -5,8 +5,7 @@ import { join } from 'node:path'
 import type { TranslatedConfig } from '../cluster/from-nginx/target-config.js'
 import { translateNginx } from '../cluster/from-nginx/translate-nginx.js'
 import { validateTranslation } from '../cluster/from-nginx/validate-translation.js'
-import { validateConfig } from '../cluster/config-validate.js'
-import { NGINX_FIXTURES, assertEverythingAccountedFor, assertNote, nginxFixture, notesOf } from './helpers/nginx-fixtures.js'
+import { NGINX_FIXTURES, assertEverythingAccountedFor, assertNote, nginxFixture, notesOf, validatorKnowsHeaders } from './helpers/nginx-fixtures.js'
 
 // Every nginx block of the seed posts (test/fixtures/nginx/seed-*.conf) translated: pure
 // computation, no sockets, so no file-descriptor check here.
@@ -94,12 +93,6 @@ const SEEDS: Record<string, SeedCase> = {
     notTranslated: [],
     warnings: [[6, /location \/websocket has no proxy_read_timeout/]]
   }
-}
-
-/** Whether this ws-cluster's validator already knows the `headers` route option (it is about to). */
-function validatorKnowsHeaders (): boolean {
-  const probe = { upstreams: { a: { servers: ['http://127.0.0.1:9001'] } }, routes: [{ path: '/ws', upstream: 'a', headers: { set: { 'X-A': 'b' } } }] }
-  return validateConfig(probe, join(NGINX_FIXTURES, 'probe.json')).problems.length === 0
 }
 
 test('seeds: every seed fixture has a test case (a new seed-*.conf must be added here)', () => {
