@@ -139,3 +139,18 @@ test('cli: usage errors exit 2 and name the bad argument', async (t) => {
   await usage(['a.conf', '--format', 'mjs', '--out', 'x.json'], /--format mjs does not fit --out x\.json/)
   await usage(['a.conf', '--outt', 'x.json'], /Unknown option '--outt'/)
 })
+
+test('readme: the "Coming from nginx" example is exactly what the command writes and prints', async (t) => {
+  const readme = readFileSync(resolve(fileURLToPath(import.meta.url), '../../../README.md'), 'utf8')
+  const section = readme.slice(readme.indexOf('## Coming from nginx'))
+  /** The text of the first code block opened by `fence` after `after`. */
+  const block = (fence: string, after = ''): string => {
+    const start = section.indexOf(`\n${fence}\n`, section.indexOf(after)) + fence.length + 2
+    return section.slice(start, section.indexOf('\n```', start) + 1)
+  }
+  const dir = await tempDir(t, { 'nginx.conf': block('```nginx') })
+  const result = await fromNginx(['nginx.conf', '--out', 'ws-cluster.config.json'], dir)
+  assert.equal(result.code, 0, result.stderr)
+  assert.equal(readFileSync(join(dir, 'ws-cluster.config.json'), 'utf8'), block('```json'))
+  assert.equal(result.stderr, block('```', 'and on stderr'))
+})
