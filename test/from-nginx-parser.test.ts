@@ -50,6 +50,10 @@ test('tokenizer: quotes with escapes, ${var} braces, comments only where a word 
   assert.deepEqual(tokenize('"" \'\'').map(t => [t.text, t.quoted]), [['', true], ['', true]])
 })
 
+test('parser: a byte order mark at the start is not part of the first directive', () => {
+  assert.equal(parseNginx('\uFEFFworker_processes auto;')[0].name, 'worker_processes')
+})
+
 test('parser: arguments over several lines (log_format) are one directive', () => {
   const [logFormat] = parseNginx("log_format main '$remote_addr'\n    '\"$request\"'\n    $status;", { isDirectiveName: name => name === 'log_format' })
   assert.deepEqual(logFormat.args.map(a => a.value), ['main', '$remote_addr', '"$request"', '$status'])
@@ -74,6 +78,8 @@ test('parse errors: a missing ";" names the line it belongs to', () => {
   syntaxError('location / {\n  proxy_pass http://b\n  proxy_http_version 1.1;\n}', 2, 22, /missing ";" at the end of line 2: "proxy_pass http:\/\/b" runs into "proxy_http_version" on line 3/)
   syntaxError('server {\n  listen 80\n  location / { }\n}', 2, 12, /missing ";" at the end of line 2: "listen 80" runs into "location"/)
   syntaxError('worker_processes auto', 1, 22, /unexpected end of file: "worker_processes auto" \(line 1\) has no ";"$/)
+  // The column is right after the closing quote, not after the unquoted text.
+  syntaxError('location / {\n  proxy_set_header Connection "upgrade"\n  proxy_pass http://b;\n}', 2, 40, /missing ";" at the end of line 2/)
 })
 
 test('parse errors: seed 003 printed on one line leaves its server block open (the "#" comment swallows the rest)', () => {

@@ -59,7 +59,7 @@ function checkMissingSemicolon (words: Token[], options: ParseOptions): void {
     const word = words[i]
     if (word.startsLine && !word.quoted && options.isDirectiveName(word.text)) {
       const before = words[i - 1]
-      throw new NginxSyntaxError(before.line, before.column + before.text.length,
+      throw new NginxSyntaxError(before.endLine, before.endColumn,
         `missing ";" at the end of line ${before.line}: ${describe(words.slice(0, i))} runs into "${word.text}" on line ${word.line}`)
     }
   }
@@ -104,7 +104,7 @@ export function parseNginx (text: string, options: ParseOptions = {}): NginxDire
     }
     if (words.length > 0) {
       const last = words[words.length - 1]
-      throw new NginxSyntaxError(last.line, last.column + last.text.length,
+      throw new NginxSyntaxError(last.endLine, last.endColumn,
         `missing ";" after ${describe(words)} (line ${words[0].line}) before the "}" on line ${token.line}`)
     }
     if (stack.length === 0) throw new NginxSyntaxError(token.line, token.column, 'unexpected "}": no block is open here (one "}" too many?)')
@@ -113,7 +113,7 @@ export function parseNginx (text: string, options: ParseOptions = {}): NginxDire
 
   if (words.length > 0) {
     const last = words[words.length - 1]
-    throw new NginxSyntaxError(last.line, last.column + last.text.length,
+    throw new NginxSyntaxError(last.endLine, last.endColumn,
       `unexpected end of file: ${describe(words)} (line ${words[0].line}) has no ";"` +
       (stack.length > 0 ? ` and the block "${stack[stack.length - 1].directive.name} {" opened on line ${stack[stack.length - 1].directive.line} is not closed` : ''))
   }

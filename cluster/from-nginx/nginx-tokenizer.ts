@@ -30,6 +30,9 @@ export interface Token {
   quoted: boolean
   line: number
   column: number
+  /** Where the token ends (after a closing quote), for errors about what should follow it. */
+  endLine: number
+  endColumn: number
   /** The token is the first one on its line (used to spot a missing `;`). */
   startsLine: boolean
 }
@@ -44,7 +47,10 @@ class Cursor {
   index = 0
   line = 1
   column = 1
-  constructor (readonly text: string) {}
+  constructor (readonly text: string) {
+    // Editors on Windows may save a byte order mark; nginx would read it as part of the first word.
+    if (text.startsWith('\uFEFF')) this.index = 1
+  }
 
   get done (): boolean { return this.index >= this.text.length }
   peek (offset = 0): string { return this.text[this.index + offset] ?? '' }
@@ -118,8 +124,8 @@ export function tokenize (text: string): Token[] {
   const tokens: Token[] = []
   let lastLine = 0
   const push = (kind: TokenKind, value: string, quoted: boolean, line: number, column: number): void => {
-    tokens.push({ kind, text: value, quoted, line, column, startsLine: line !== lastLine })
-    lastLine = line
+    tokens.push({ kind, text: value, quoted, line, column, endLine: cursor.line, endColumn: cursor.column, startsLine: line !== lastLine })
+    lastLine = cursor.line
   }
   while (!cursor.done) {
     const ch = cursor.peek()
