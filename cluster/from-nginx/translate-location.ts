@@ -173,7 +173,7 @@ export function translateLocation (state: TranslationState, directive: NginxDire
     return
   }
   const proxyPass = proxyPasses[0]
-  const target = proxyPass === undefined ? null : proxyPass.args.length === 1 ? parseProxyPass(proxyPass.args[0].value) : { ok: false as const, reason: 'expected "proxy_pass URL"' }
+  const target = proxyPass === undefined ? null : proxyPass.args.length === 1 ? parseProxyPass(proxyPass.args[0].value) : { ok: false as const, reason: 'not one URL ("proxy_pass URL")' }
   if (target !== null && !target.ok) {
     state.notes.notTranslated(directive, `${directiveText(proxyPass)} (line ${proxyPass.line}) is ${target.reason}`)
     return

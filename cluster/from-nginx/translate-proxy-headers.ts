@@ -77,6 +77,7 @@ function classify (state: TranslationState, directive: NginxDirective, name: str
     }
     if (variable === 'proxy_host') {
       notes.mark(directive, 'translated')
+      notes.note(directive.line, `${directiveText(directive)} → "preserveHost": false: ws-cluster then sends the chosen server's host:port (nginx sent the proxy_pass host, an upstream's name for a group)`)
       return { kind: 'preserve-host-off' }
     }
     if (value === '') {
