@@ -108,6 +108,14 @@ test('cli: a translation that is not a valid ws-cluster config exits 1 with the 
   assert.match(result.stderr, /\nx\.json: routes: got \[\]; allowed: a non-empty array/)
   assert.match(result.stderr, /the translation is not a valid ws-cluster config \(2 problems\); nothing written\n$/)
   assert.equal(existsSync(join(dir, 'x.json')), false)
+
+  // Certificates are checked where the command runs, as `ws-cluster check` would; the hint says what to do.
+  writeFileSync(join(dir, 'tls.conf'), 'server {\n listen 443 ssl;\n ssl_certificate /nowhere/cert.pem;\n ssl_certificate_key /nowhere/key.pem;\n location /ws/ { proxy_pass http://127.0.0.1:9001; }\n}\n')
+  const tls = await fromNginx(['tls.conf'], dir)
+  assert.equal(tls.code, 1)
+  assert.match(tls.stderr, /\ntranslated config: listen\.tls\.cert: cannot read "\/nowhere\/cert\.pem": no such file \(ENOENT\)\n/)
+  assert.match(tls.stderr, /ws-cluster reads the certificate and key itself, so they must be readable where it runs/)
+  assert.equal(tls.stdout, '')
 })
 
 test('cli: stdout without --out; an existing --out needs --force; unreadable FILE exits 1', async (t) => {

@@ -73,11 +73,15 @@ export async function runFromNginx (argv: string[], io: FromNginxIo): Promise<nu
   const lines = notes.map(note => formatNote(args.file, note))
 
   const checkedAs = outPath ?? resolve(io.cwd, args.format === 'mjs' ? 'ws-cluster.config.mjs' : 'ws-cluster.config.json')
-  const shownOut = args.out ?? '(stdout)'
+  const shownOut = args.out ?? 'translated config'
   const { problems, pending } = validateTranslation(config, checkedAs)
   if (pending.length > 0) lines.push(`${args.file}: note: ${pendingOptionsNote(pending)}`)
   if (problems.length > 0) {
     for (const problem of problems) lines.push(`${shownOut}: ${problem.path}: ${problem.message}`)
+    if (problems.some(p => p.path.startsWith('listen.tls.'))) {
+      lines.push(`${PREFIX}: ws-cluster reads the certificate and key itself, so they must be readable where it runs; ` +
+        'run from-nginx there (as the user that will run ws-cluster), or copy them and adjust ssl_certificate first')
+    }
     lines.push(`${PREFIX}: the translation is not a valid ws-cluster config (${plural(problems.length, 'problem')}); nothing written`)
     io.stderr.write(lines.join('\n') + '\n')
     return 1
