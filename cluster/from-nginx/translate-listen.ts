@@ -18,6 +18,7 @@ export interface ListenDirectives {
   realIpHeader: NginxDirective | null
 }
 
+/** Nothing collected yet: a level (http or server) starts with this. */
 export function emptyListenDirectives (): ListenDirectives {
   return { listens: [], certificates: [], keys: [], sslOn: null, realIpFrom: [], realIpHeader: null }
 }

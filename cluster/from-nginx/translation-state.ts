@@ -47,7 +47,7 @@ export class TranslationState {
   workers?: 'auto' | number
   shutdownTimeout?: string
   listen?: ListenOptions
-  /** Lines of `limit_conn` already applied, so a second, different one is reported instead of silently winning. */
+  /** The line of the `limit_conn` that set maxConnectionsPerIp, named when a different one has to be reported. */
   perIpLimitLine?: number
 
   /**
