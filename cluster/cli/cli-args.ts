@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util'
 import { suggestKey } from '../../plugin/internal.js'
 import { ENV } from '../config/config-env.js'
 import { DEFAULTS, WORKERS_ALLOWED } from '../config/config-validate.js'
+import { FROM_NGINX_SUMMARY } from '../from-nginx/from-nginx-args.js'
 
 import type { CliFlags } from '../config/config-types.js'
 
@@ -168,7 +169,8 @@ export function helpText (command: CommandName | null): string {
       'A WebSocket reverse proxy and sticky-session cluster (an nginx replacement for WebSocket backends).',
       '',
       'Commands:',
-      ...COMMAND_NAMES.map(name => `  ${name.padEnd(8)}${COMMANDS[name].summary}`),
+      ...COMMAND_NAMES.map(name => `  ${name.padEnd(12)}${COMMANDS[name].summary}`),
+      `  ${'from-nginx'.padEnd(12)}${FROM_NGINX_SUMMARY} (ws-cluster from-nginx --help)`,
       '',
       'Run "ws-cluster <command> --help" for the options of a command.',
       ''

@@ -1,16 +1,19 @@
 import { runCheck } from './check-command.js'
 import { helpText, parseCliArgs, UsageError, type CliIo } from './cli-args.js'
 import { runControlCommand } from './control-client.js'
+import { runFromNginx } from '../from-nginx/from-nginx-command.js'
 import { startCommand } from './start-command.js'
 
 /**
  * The `ws-cluster` command: `start` runs the primary in the foreground,
  * `check` validates the config, `reload | stop | status` talk to a running
- * cluster. Exit codes: 0 ok, 1 runtime failure, 2 usage error.
+ * cluster, `from-nginx` translates an nginx config. Exit codes: 0 ok, 1 runtime failure, 2 usage error.
  */
 
 /** Runs one CLI invocation; resolves with the exit code, or null when the process keeps running (`start`). */
 export async function runCli (argv: string[], io: CliIo): Promise<number | null> {
+  // from-nginx takes a file and flags of its own, parsed in its room (cluster/from-nginx/).
+  if (argv[0] === 'from-nginx' || (argv[0] === 'help' && argv[1] === 'from-nginx')) return await runFromNginx(argv[0] === 'help' ? ['--help'] : argv.slice(1), io)
   let parsed
   try {
     parsed = parseCliArgs(argv)
