@@ -7,7 +7,7 @@ import type { Socket } from 'node:net'
  * server; without it the socket's peer address is used. Symbol.for keeps it
  * shared across module copies (a bundled plugin and the cluster's import).
  */
-export const kClientAddress = Symbol.for('ws-cluster.client-address')
+const kClientAddress = Symbol.for('ws-cluster.client-address')
 
 interface AddressCarrier {
   [kClientAddress]?: string

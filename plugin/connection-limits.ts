@@ -30,8 +30,4 @@ export class ConnectionLimits {
     if (current <= 1) this.perIp.delete(address)
     else this.perIp.set(address, current - 1)
   }
-
-  get open (): number {
-    return this.total
-  }
 }

@@ -1,41 +1,18 @@
-import type { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyBaseLogger } from 'fastify'
 import { ConnectionAdmission } from './connection-admission.js'
 import { ConnectionLimits } from './connection-limits.js'
-import type { ResolvedOptions, ResolvedRoute } from './options/options-types.js'
+import type { ResolvedOptions } from './options/options-types.js'
+import type { RouteRuntime } from './route-runtime.js'
 import { ProxyCounters } from './proxy-stats.js'
-import { Tunnel, type TunnelTimeouts } from './tunnel/tunnel.js'
+import { Tunnel } from './tunnel/tunnel.js'
 import { UpstreamGroup } from './upstream/upstream-group.js'
-import type { UpstreamServer } from './upstream/upstream-server.js'
+import type { UpgradeSession } from './upgrade/upgrade-session.js'
 
-/** An upgrade the dispatcher claimed for a route of ours: what Node's 'upgrade' event handed over. */
-export interface UpgradeClaim {
-  socket: Socket
-  head: Buffer
-  route: RouteRuntime
-  res: ServerResponse
-}
+export { kUpgradeClaim, type RouteRuntime, type UpgradeClaim } from './route-runtime.js'
 
-/** A route with what it needs at connect time, computed once at registration. */
-export interface RouteRuntime {
-  config: ResolvedRoute
-  group: UpstreamGroup
-  timeouts: TunnelTimeouts
-}
-
-/** Claims ride on the raw request from the 'upgrade' event to the Fastify route handler. */
-export const kUpgradeClaim = Symbol('ws-cluster.upgrade-claim')
-
-/** What a tunnel carries for its access-log line and its accounting. */
-export interface TunnelMeta {
-  route: RouteRuntime
-  server: UpstreamServer
-  clientAddress: string
-  reqId: string
-}
-
-export type ProxiedTunnel = Tunnel<TunnelMeta>
+/** A tunnel carries its upgrade's session: the owner of its slot, server and figures. */
+export type ProxiedTunnel = Tunnel<UpgradeSession>
 
 /** Everything one plugin instance shares between its routes. */
 export class ProxyRuntime {
@@ -67,44 +44,19 @@ export class ProxyRuntime {
    * the 101 for the client plus any upstream bytes that followed it (R10);
    * `clientHead` are client bytes read with its request (R9).
    */
-  openTunnel (client: Socket, upstream: Socket, switchBytes: Buffer, clientHead: Buffer, meta: TunnelMeta): void {
+  openTunnel (client: Socket, upstream: Socket, switchBytes: Buffer, clientHead: Buffer, session: UpgradeSession): void {
     client.setNoDelay(true)
     client.setKeepAlive(true, 60_000)
     client.write(switchBytes)
-    const tunnel = new Tunnel(client, upstream, meta.route.timeouts, meta, this.onTunnelFinished)
-    const routeStats = this.counters.route(meta.route.config.path)
+    const tunnel = new Tunnel(client, upstream, session.route.timeouts, session, this.onTunnelFinished)
     this.tunnels.add(tunnel)
-    this.counters.tunnelsOpen++
-    routeStats.open++
-    routeStats.total++
+    session.tunnelOpened()
     tunnel.start(clientHead)
   }
 
   private readonly onTunnelFinished = (tunnel: ProxiedTunnel): void => {
-    const { route, server, clientAddress, reqId } = tunnel.meta
-    const { client } = tunnel
-    const routeStats = this.counters.route(route.config.path)
     this.tunnels.delete(tunnel)
-    this.counters.tunnelsOpen--
-    routeStats.open--
-    routeStats.bytesFromClients += client.bytesRead
-    routeStats.bytesToClients += client.bytesWritten
-    route.group.release(server)
-    this.limits.release(clientAddress)
-    if (this.options.accessLog) {
-      this.log.info({
-        reqId,
-        route: route.config.path,
-        upstream: server.id,
-        client: clientAddress,
-        status: 101,
-        durationMs: Date.now() - tunnel.startedAt,
-        bytesFromClient: client.bytesRead,
-        bytesToClient: client.bytesWritten,
-        closedBy: tunnel.cause ?? 'client',
-        error: tunnel.errorCode ?? undefined
-      }, 'tunnel closed')
-    }
+    tunnel.meta.tunnelClosed(tunnel)
   }
 
   /** The route owning an upgrade to `url` (path and query), or undefined. */

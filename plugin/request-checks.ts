@@ -18,7 +18,7 @@ type ShapeHook = (request: FastifyRequest, reply: FastifyReply) => Promise<Fasti
  * and a request carrying Host twice gets 400 (two hosts make routing and
  * X-Forwarded-Host ambiguous). Returns true when the request was answered.
  */
-export function refuseBadRequestShape (request: FastifyRequest, reply: FastifyReply, maxUrlLength: number): boolean {
+function refuseBadRequestShape (request: FastifyRequest, reply: FastifyReply, maxUrlLength: number): boolean {
   const raw = request.raw
   if (raw.httpVersionMajor !== 1) {
     request.log.info({ httpVersion: raw.httpVersion }, 'request refused: unsupported HTTP version')

@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 
 /** How often one kind of warning may be written. */
-export const WARNING_INTERVAL_MS = 10_000
+const WARNING_INTERVAL_MS = 10_000
 
 // A hostile client can cause the same warning thousands of times a second;
 // past this many distinct kinds, the oldest are forgotten.

@@ -5,7 +5,7 @@ import type { ConfigFormat } from './render-config.js'
 /** One line for the CLI's command overview. */
 export const FROM_NGINX_SUMMARY = 'translate an nginx config into a ws-cluster config'
 
-export const FROM_NGINX_USAGE = 'ws-cluster from-nginx FILE [--out FILE] [--format json|mjs] [--force]'
+const FROM_NGINX_USAGE = 'ws-cluster from-nginx FILE [--out FILE] [--format json|mjs] [--force]'
 
 export interface FromNginxArgs {
   /** The nginx file, as given. */

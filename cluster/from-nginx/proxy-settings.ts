@@ -28,7 +28,7 @@ export interface ProxyScope {
 }
 
 /** Below this, an idle timeout closes WebSockets that a heartbeat every minute or so would not keep open. */
-export const SHORT_IDLE_MS = 120_000
+const SHORT_IDLE_MS = 120_000
 /** nginx's connect is bounded by the OS (about 75 s); ws-cluster waits the whole configured time. */
 const LONG_CONNECT_MS = 75_000
 

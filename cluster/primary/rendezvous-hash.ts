@@ -45,7 +45,7 @@ export function hashKey32 (key: string): number {
  * The score of `slotId` for a key whose {@link hashKey32} is `keyHash`.
  * fmix32 is a bijection, so two slots never tie for the same key.
  */
-export function slotScore (keyHash: number, slotId: number): number {
+function slotScore (keyHash: number, slotId: number): number {
   return fmix32((keyHash ^ fmix32(Math.imul(slotId + 1, GOLDEN))) >>> 0)
 }
 

@@ -24,7 +24,7 @@ const STATS_TIMEOUT_MS = 2000
 let nextRequestId = 1
 
 /** Asks one worker for its live stats over IPC; null when it does not answer in time. */
-export function requestWorkerStats (worker: Worker, timeoutMs = STATS_TIMEOUT_MS): Promise<WorkerStats | null> {
+function requestWorkerStats (worker: Worker, timeoutMs = STATS_TIMEOUT_MS): Promise<WorkerStats | null> {
   return new Promise((resolve) => {
     if (!worker.isConnected()) {
       resolve(null)

@@ -4,7 +4,7 @@ import type { ClusterConfig } from '../config/config-types.js'
 import { isClusterMessage, type SetupMessage, type WorkerToPrimary } from '../ipc-messages.js'
 
 /** Longest a new worker may take to load the config, the plugins and the user app. */
-export const WORKER_START_TIMEOUT_MS = 30_000
+const WORKER_START_TIMEOUT_MS = 30_000
 
 /** The primary's record of one worker process. */
 export interface WorkerInfo {

@@ -9,7 +9,7 @@ export interface SlotQueueLimits {
   maxWaitMs: number
 }
 
-export const DEFAULT_QUEUE_LIMITS: SlotQueueLimits = { maxWaiting: 1024, maxWaitMs: 5000 }
+const DEFAULT_QUEUE_LIMITS: SlotQueueLimits = { maxWaiting: 1024, maxWaitMs: 5000 }
 
 interface Waiting {
   handoff: Handoff
@@ -48,11 +48,6 @@ export class WorkerSlots {
     this.ids = Object.freeze([...ids])
     this.limits = limits
     for (const id of ids) this.slots.set(id, { id, worker: null, waiting: [], timer: null })
-  }
-
-  /** The slot a client key belongs to. */
-  slotFor (key: string): number {
-    return pickSlot(key, this.ids)
   }
 
   /** Hands the connection to the worker of the key's slot, or queues it until that slot has one. */

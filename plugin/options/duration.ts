@@ -14,7 +14,7 @@ const UNIT_MS: Record<string, number> = {
 const DURATION_RE = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/
 
 /** Largest delay Node timers accept; longer values would fire at once. */
-export const MAX_TIMER_MS = 2_147_483_647
+const MAX_TIMER_MS = 2_147_483_647
 
 const ALLOWED = 'a non-negative number of milliseconds or a string like "500ms", "60s", "5m", "1h", "7d"'
 

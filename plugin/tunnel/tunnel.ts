@@ -73,14 +73,6 @@ export class Tunnel<M = unknown> {
     if (upstream.destroyed) this.onSocketClose()
   }
 
-  /** Ends the tunnel from the proxy's side: both halves get a FIN after their pending bytes. */
-  end (cause: CloseCause): void {
-    this.cause ??= cause
-    this.client.end()
-    this.upstream.end()
-    this.armFinTimer()
-  }
-
   /** Cuts the tunnel at once (timeouts, shutdown grace over). */
   destroy (cause: CloseCause): void {
     this.cause ??= cause

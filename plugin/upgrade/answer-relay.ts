@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
-import { connectionTokens, isHopByHop } from '../hop-by-hop.js'
+import { endToEndHeaderLines } from './response-head.js'
 import { lingeringClose } from './lingering-close.js'
 
 /**
@@ -12,15 +12,8 @@ import { lingeringClose } from './lingering-close.js'
  * hands over the payload without its framing.
  */
 export function relayAnswer (res: IncomingMessage, client: Socket, idleMs: number, done: (bytes: number) => void): void {
-  const raw = res.rawHeaders
-  const tokens = connectionTokens(raw)
   const chunked = /\bchunked\b/i.test(String(res.headers['transfer-encoding'] ?? ''))
-  let head = `HTTP/1.1 ${res.statusCode ?? 502} ${res.statusMessage ?? ''}\r\n`
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i].toLowerCase()
-    if (isHopByHop(name, tokens) && name !== 'upgrade') continue
-    head += `${raw[i]}: ${raw[i + 1]}\r\n`
-  }
+  let head = `HTTP/1.1 ${res.statusCode ?? 502} ${res.statusMessage ?? ''}\r\n` + endToEndHeaderLines(res.rawHeaders, false)
   if (chunked) head += 'Transfer-Encoding: chunked\r\n'
   head += 'Connection: close\r\n\r\n'
 

@@ -12,7 +12,7 @@ export type AttemptResult =
   /** Any other answer, to relay verbatim (R3); the socket still belongs to `res`. */
   | { kind: 'answered', res: IncomingMessage, socket: Socket }
   /** No usable answer. `retryable` when nothing reached the upstream's application that forbids another server. */
-  | { kind: 'failed', error: Error & { statusCode?: number }, timedOut: boolean }
+  | { kind: 'failed', error: Error & { statusCode?: number } }
 
 export interface AttemptOptions {
   server: ResolvedServer
@@ -45,7 +45,7 @@ export class UpstreamAttempt {
 
   abort (): void {
     if (this.settled) return
-    this.settle({ kind: 'failed', error: new UpstreamConnectError(this.opts.server.url, 'client went away'), timedOut: false })
+    this.settle({ kind: 'failed', error: new UpstreamConnectError(this.opts.server.url, 'client went away') })
     this.socket?.destroy()
   }
 
@@ -102,7 +102,7 @@ export class UpstreamAttempt {
       // tunneled (R2, R8).
       const reason = res.headers.upgrade === undefined ? '101 without an Upgrade header' : '101 without Connection: upgrade'
       this.socket?.destroy()
-      this.settle({ kind: 'failed', error: new UpstreamBadHandshakeError(this.opts.server.url, reason), timedOut: false })
+      this.settle({ kind: 'failed', error: new UpstreamBadHandshakeError(this.opts.server.url, reason) })
       return
     }
     this.settle({ kind: 'answered', res, socket: this.socket as Socket })
@@ -111,19 +111,19 @@ export class UpstreamAttempt {
   private readonly onSocketError = (err: NodeJS.ErrnoException): void => {
     if (this.settled) return
     this.socket?.destroy()
-    this.settle({ kind: 'failed', error: new UpstreamConnectError(this.opts.server.url, err.code ?? err.message), timedOut: false })
+    this.settle({ kind: 'failed', error: new UpstreamConnectError(this.opts.server.url, err.code ?? err.message) })
   }
 
   private readonly onConnectTimeout = (): void => {
     this.timer = null
     this.socket?.destroy()
-    this.settle({ kind: 'failed', error: new UpstreamConnectTimeoutError(this.opts.server.url, this.opts.connectTimeout), timedOut: true })
+    this.settle({ kind: 'failed', error: new UpstreamConnectTimeoutError(this.opts.server.url, this.opts.connectTimeout) })
   }
 
   private readonly onHandshakeTimeout = (): void => {
     this.timer = null
     this.socket?.destroy()
-    this.settle({ kind: 'failed', error: new UpstreamHandshakeTimeoutError(this.opts.server.url, this.opts.handshakeTimeout), timedOut: true })
+    this.settle({ kind: 'failed', error: new UpstreamHandshakeTimeoutError(this.opts.server.url, this.opts.handshakeTimeout) })
   }
 
   private clearTimer (): void {

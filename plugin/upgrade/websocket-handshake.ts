@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
-import { connectionTokens, countHeader } from '../hop-by-hop.js'
+import { countHeader } from '../hop-by-hop.js'
+import { endToEndHeaderLines } from './response-head.js'
 
 // The client's opening handshake is checked before any upstream connection
 // (R7); the upstream's answer is checked and turned into the client's 101
@@ -53,11 +54,8 @@ export function validateUpgradeRequest (req: IncomingMessage): HandshakeRejectio
 
 const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 
-/** Headers of a 101 that describe the upstream connection rather than the switch, so never relayed. */
-const DROP_FROM_101 = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'content-length'])
-
 /** The Sec-WebSocket-Accept a server must answer to `key` (RFC 6455 §4.2.2). */
-export function expectedAccept (key: string): string {
+function expectedAccept (key: string): string {
   return createHash('sha1').update(key + WEBSOCKET_GUID).digest('base64')
 }
 
@@ -84,13 +82,6 @@ export function checkUpgradeAnswer (req: IncomingMessage, res: IncomingMessage, 
  * hop-by-hop ones dropped, and exactly one `Connection: upgrade`.
  */
 export function clientSwitchHead (res: IncomingMessage): string {
-  const raw = res.rawHeaders
-  const tokens = connectionTokens(raw)
-  let head = `HTTP/1.1 101 ${res.statusMessage === '' ? 'Switching Protocols' : res.statusMessage}\r\n`
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i].toLowerCase()
-    if (DROP_FROM_101.has(name) || (tokens !== null && name !== 'upgrade' && tokens.has(name))) continue
-    head += `${raw[i]}: ${raw[i + 1]}\r\n`
-  }
-  return head + 'Connection: upgrade\r\n\r\n'
+  const status = `HTTP/1.1 101 ${res.statusMessage === '' ? 'Switching Protocols' : res.statusMessage}\r\n`
+  return status + endToEndHeaderLines(res.rawHeaders, true) + 'Connection: upgrade\r\n\r\n'
 }

@@ -51,12 +51,6 @@ export class ConsistentHashBalancer implements Balancer {
     }
     return pickSmoothWeighted(tier, tried, now)
   }
-
-  /** Index into `tier.servers` that owns `key` when every server is usable (for tests and tooling). */
-  ownerOf (key: string): number {
-    const point = findPoint(this.pointHashes, crc32OfText(key))
-    return this.pointServers[point % this.pointHashes.length]
-  }
 }
 
 /**

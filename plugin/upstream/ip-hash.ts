@@ -51,7 +51,7 @@ export class IpHashBalancer implements Balancer {
  * Writes the bytes nginx hashes for `address` into `out`: 3 for IPv4, 16 for
  * IPv6, and returns how many (0 when `address` is not an IP).
  */
-export function ipHashBytes (address: string, out: Uint8Array): number {
+function ipHashBytes (address: string, out: Uint8Array): number {
   if (isIPv4(address)) {
     let octet = 0
     let index = 0
