@@ -22,7 +22,7 @@ function id (n: number): string {
   return `R${n}`
 }
 
-test('behaviour doc: every line is defined once, in number order from 1 without gaps, and has a "Tests:" line', () => {
+test('behaviour doc: every line is defined once, in number order, and has a "Tests:" line', () => {
   assert.ok(entries.length > 0, `${BEHAVIOUR_DOC} has no entries of the form "- **${id(1)}** …"`)
   const problems: string[] = []
   const defined = new Map<string, number>()
@@ -39,9 +39,8 @@ test('behaviour doc: every line is defined once, in number order from 1 without 
     highest = Math.max(highest, n)
     if (entry.testsLine === 0) problems.push(`${BEHAVIOUR_DOC}:${entry.line}: ${entry.id} needs a line "${testsLine([])}" under its wording, then: ${REGENERATE}`)
   }
-  for (let n = 1; n <= highest; n++) {
-    if (!defined.has(id(n))) problems.push(`${BEHAVIOUR_DOC}: ${id(n)} is missing; the lines are numbered from ${id(1)} without gaps`)
-  }
+  // Numbers are never reused: a line that goes away leaves its number unused, so old references cannot point at new meanings.
+  if (!defined.has(id(1))) problems.push(`${BEHAVIOUR_DOC}: the lines start at ${id(1)}`)
   assert.deepEqual(problems, [], problems.join('\n'))
 })
 
