@@ -21,17 +21,28 @@ export interface UpstreamServerStatus extends UpstreamServerStats {
   workers: { up: number, failed: number, down: number }
 }
 
-/** The JSON of the admin `/status` endpoint (nginx stub_status, and more). */
+/** Connections closed before their PROXY header was complete, by reason. */
+export type ProxyHeaderRefusals = Record<'invalid' | 'timeout' | 'closed' | 'too-many-pending', number>
+
 /** Every Prometheus metric of the cluster starts with this, in the workers and in the primary alike. */
 export const METRIC_PREFIX = 'ws_cluster_'
 
+/** The JSON of the admin `/status` endpoint (nginx stub_status, and more). */
 export interface StatusReport {
   pid: number
   state: 'starting' | 'ready' | 'reloading' | 'stopping'
   uptimeSeconds: number
   configFile: string | null
   listen: { host: string, port: number, tls: boolean, proxyProtocol: boolean }
-  primary: { accepted: number, handedOff: number, dropped: number, waiting: number, restarts: number }
+  primary: {
+    accepted: number
+    handedOff: number
+    dropped: number
+    waiting: number
+    restarts: number
+    /** With `listen.proxyProtocol`: connections whose header is being read, and those closed before it was complete, by reason. */
+    proxyHeaders: { pending: number, refused: ProxyHeaderRefusals } | null
+  }
   /** Summed over the workers that answered. */
   connections: WorkerStats['connections']
   workers: WorkerStatus[]

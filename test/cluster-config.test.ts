@@ -25,7 +25,7 @@ test('config: a good JSON file gets defaults for everything it leaves out, paths
   const file = join(FIXTURES, 'good.json')
   const config = await loadConfig({ file, cwd: '/', env: {}, flags: {} })
   assert.equal(config.file, file)
-  assert.deepEqual(config.listen, { port: 8080, host: '127.0.0.1', tls: null, proxyProtocol: false, trustedProxies: [] })
+  assert.deepEqual(config.listen, { port: 8080, host: '127.0.0.1', tls: null, proxyProtocol: false, trustedProxies: [], maxPendingProxyHeaders: 1024 })
   assert.equal(config.workers, 2)
   assert.deepEqual(config.admin, { port: 9090, host: '127.0.0.1' })
   assert.equal(config.shutdownTimeout, 10_000)
@@ -37,7 +37,7 @@ test('config: a good JSON file gets defaults for everything it leaves out, paths
 
   const minimal = validateConfig(MINIMAL, null).config
   assert.ok(minimal !== null)
-  assert.deepEqual(minimal.listen, { port: 8080, host: '0.0.0.0', tls: null, proxyProtocol: false, trustedProxies: [] })
+  assert.deepEqual(minimal.listen, { port: 8080, host: '0.0.0.0', tls: null, proxyProtocol: false, trustedProxies: [], maxPendingProxyHeaders: 1024 })
   assert.equal(minimal.workers, availableParallelism())
   assert.deepEqual(minimal.admin, { port: 9090, host: '127.0.0.1' })
   assert.equal(minimal.shutdownTimeout, 30_000)

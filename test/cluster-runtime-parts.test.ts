@@ -27,7 +27,7 @@ function config (overrides: Partial<ClusterConfig> = {}): ClusterConfig {
   return {
     upstreams: { a: { servers: ['http://127.0.0.1:9001'] } },
     routes: [{ path: '/ws', upstream: 'a' }],
-    listen: { port: 8080, host: '127.0.0.1', tls: null, proxyProtocol: false, trustedProxies: [] },
+    listen: { port: 8080, host: '127.0.0.1', tls: null, proxyProtocol: false, trustedProxies: [], maxPendingProxyHeaders: 1024 },
     workers: 2,
     limits: {},
     admin: { port: 9090, host: '127.0.0.1' },
@@ -46,7 +46,7 @@ test('R40 a reload applies what workers do (routes, upstreams, TLS files) and ke
   const next = config({
     upstreams: { b: { servers: ['http://127.0.0.1:9002'] } },
     routes: [{ path: '/ws', upstream: 'b' }],
-    listen: { port: 9999, host: '127.0.0.1', tls: { cert: '/c.pem', key: '/k.pem' }, proxyProtocol: false, trustedProxies: [] },
+    listen: { port: 9999, host: '127.0.0.1', tls: { cert: '/c.pem', key: '/k.pem' }, proxyProtocol: false, trustedProxies: [], maxPendingProxyHeaders: 1024 },
     workers: 4,
     shutdownTimeout: 5000
   })
@@ -98,7 +98,7 @@ test('R42 status merges workers: counters add up, a server is up only if every w
     uptimeSeconds: 3725,
     configFile: '/srv/ws-cluster.config.json',
     listen: { host: '127.0.0.1', port: 8080, tls: true, proxyProtocol: false },
-    primary: { accepted: 7, handedOff: 7, dropped: 0, waiting: 0, restarts: 1 },
+    primary: { accepted: 7, handedOff: 7, dropped: 0, waiting: 0, restarts: 1, proxyHeaders: null },
     ...merged,
     workers: [{ slot: 0, pid: 100, state: 'serving', uptimeSeconds: 59, connections: merged.connections }]
   }

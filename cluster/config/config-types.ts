@@ -20,6 +20,11 @@ export interface ListenOptions {
    * Default `[]`; with `proxyProtocol` on and no list, only loopback (`127.0.0.0/8`, `::1`) is trusted.
    */
   trustedProxies?: string[]
+  /**
+   * With `proxyProtocol`: most connections that may be waiting for their PROXY header at
+   * once; more are closed at once (each waits at most 5 s). Default 1024.
+   */
+  maxPendingProxyHeaders?: number
 }
 
 /** The admin listener of the primary: /livez, /readyz, /status, /metrics. */
@@ -70,6 +75,7 @@ export interface ClusterConfig {
     tls: { cert: string, key: string } | null
     proxyProtocol: boolean
     trustedProxies: string[]
+    maxPendingProxyHeaders: number
   }
   workers: number
   limits: LimitsOptions

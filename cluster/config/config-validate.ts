@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os'
 import { dirname } from 'node:path'
 import {
-  checkBoolean, checkDuration, checkEnum, checkObject, checkString, got, indexPath,
+  checkBoolean, checkDuration, checkEnum, checkInteger, checkObject, checkString, got, indexPath,
   PROXY_KEYS, resolveProxyOptions, type LimitsOptions, type OptionProblem, type Problems, type RouteOptions, type UpstreamOptions
 } from '../../plugin/internal.js'
 import type { ClusterConfig, LogOptions } from './config-types.js'
@@ -20,7 +20,8 @@ export const DEFAULTS = {
   shutdownTimeout: '30s',
   headersTimeout: '60s',
   logLevel: 'info',
-  workersMax: 1024
+  workersMax: 1024,
+  maxPendingProxyHeaders: 1024
 } as const
 
 export const LOG_LEVELS: ReadonlyArray<NonNullable<LogOptions['level']>> = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -28,7 +29,7 @@ export const LOG_LEVELS: ReadonlyArray<NonNullable<LogOptions['level']>> = ['fat
 /** The cluster's own keys, besides the plugin's (upstreams, routes, limits), which the plugin's validator checks. */
 const CLUSTER_KEYS = ['listen', 'workers', 'admin', 'shutdownTimeout', 'headersTimeout', 'log', 'app'] as const
 const TOP_KEYS = [...PROXY_KEYS.slice(0, 2), 'listen', 'workers', PROXY_KEYS[2], ...CLUSTER_KEYS.slice(2)] as const
-const LISTEN_KEYS = ['port', 'host', 'tls', 'proxyProtocol', 'trustedProxies'] as const
+const LISTEN_KEYS = ['port', 'host', 'tls', 'proxyProtocol', 'trustedProxies', 'maxPendingProxyHeaders'] as const
 const TLS_KEYS = ['cert', 'key'] as const
 const ADMIN_KEYS = ['port', 'host'] as const
 const LOG_KEYS = ['level', 'pretty'] as const
@@ -44,7 +45,7 @@ export function checkWorkers (value: unknown, path: string, problems: Problems):
 }
 
 function checkListen (value: unknown, baseDir: string, problems: Problems): ClusterConfig['listen'] {
-  const listen: ClusterConfig['listen'] = { port: DEFAULTS.port, host: DEFAULTS.host, tls: null, proxyProtocol: false, trustedProxies: [] }
+  const listen: ClusterConfig['listen'] = { port: DEFAULTS.port, host: DEFAULTS.host, tls: null, proxyProtocol: false, trustedProxies: [], maxPendingProxyHeaders: DEFAULTS.maxPendingProxyHeaders }
   if (value === undefined || !checkObject(value, 'listen', LISTEN_KEYS, problems)) return listen
   if (value.port !== undefined) listen.port = checkPort(value.port, 'listen.port', problems) ?? listen.port
   if (value.host !== undefined) listen.host = checkString(value.host, 'listen.host', 'an IP address or host name to bind', problems) ?? listen.host
@@ -66,6 +67,9 @@ function checkListen (value: unknown, baseDir: string, problems: Problems): Clus
         else listen.trustedProxies.push(entry as string)
       })
     }
+  }
+  if (value.maxPendingProxyHeaders !== undefined) {
+    listen.maxPendingProxyHeaders = checkInteger(value.maxPendingProxyHeaders, 'listen.maxPendingProxyHeaders', 1, 1_000_000, problems) ?? listen.maxPendingProxyHeaders
   }
   if (listen.proxyProtocol && listen.trustedProxies.length === 0) listen.trustedProxies = [...LOOPBACK_PROXIES]
   return listen

@@ -1,24 +1,19 @@
 import cluster, { type Worker } from 'node:cluster'
 import { chmodSync } from 'node:fs'
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
+import { createServer, type AddressInfo, type Server } from 'node:net'
 import type { Server as HttpServer } from 'node:http'
 import type { Logger } from 'pino'
-import { normalizeAddress } from '../../plugin/internal.js'
 import { createAdminServer, type AdminHandlers, type ReloadOutcome } from './admin-server.js'
 import { ClusterMetrics } from './cluster-metrics.js'
+import { ConnectionRouter } from './connection-router.js'
 import type { ClusterConfig } from '../config/config-types.js'
 import { CrashBackoff } from './crash-backoff.js'
-import { clientAddressFrom, readProxyHeader } from './proxy-protocol-reader.js'
 import { claimRunState, releaseRunState, type RunState } from '../run-state.js'
 import { mergeReloadedConfig, rollSlots } from './rolling-reload.js'
 import { reclaimInFlight } from './socket-handoff.js'
 import { collectStatus } from './status-collector.js'
-import { createTrustChecker } from '../config/trusted-proxies.js'
 import { drainWorker, startWorker, type WorkerInfo } from './worker-process.js'
 import { WorkerSlots } from './worker-slots.js'
-
-/** A client that connects and sends no PROXY header within this time is closed (R32). */
-const PROXY_HEADER_TIMEOUT_MS = 5000
 
 export interface PrimaryOptions {
   config: ClusterConfig
@@ -47,7 +42,7 @@ export class Primary {
   readonly workers = new Map<Worker, WorkerInfo>()
   readonly slots: WorkerSlots
   readonly startedAt = Date.now()
-  accepted = 0
+  readonly router: ConnectionRouter
   restarts = 0
   private readonly options: PrimaryOptions
   private readonly log: Logger
@@ -69,15 +64,22 @@ export class Primary {
       restarts: this.restarts,
       handedOff: this.slots.handedOff,
       dropped: this.slots.dropped,
-      waiting: this.slots.waitingCount
+      waiting: this.slots.waitingCount,
+      proxyHeaders: this.router.gate
     }))
-    this.listener = createServer({ pauseOnConnect: true }, this.connectionHandler())
+    this.router = new ConnectionRouter(options.config, this.slots, options.log)
+    this.listener = createServer({ pauseOnConnect: true }, this.router.handler)
     cluster.on('exit', (worker, code, signal) => this.onWorkerExit(worker, code, signal))
   }
 
   /** The address the client listener is bound to (after start). */
   get address (): AddressInfo {
     return this.listener.address() as AddressInfo
+  }
+
+  /** Connections accepted (nginx `accepts`). */
+  get accepted (): number {
+    return this.router.accepted
   }
 
   get adminAddress (): AddressInfo | null {
@@ -117,33 +119,6 @@ export class Primary {
       throw err
     }
     this.state = 'ready'
-  }
-
-  private connectionHandler (): (socket: Socket) => void {
-    const slots = this.slots
-    if (!this.config.listen.proxyProtocol) {
-      return (socket) => {
-        this.accepted++
-        const peer = socket.remoteAddress
-        if (peer === undefined) socket.destroy()
-        else slots.route(normalizeAddress(peer), { socket, clientAddress: null, head: null })
-      }
-    }
-    const trusted = createTrustChecker(this.config.listen.trustedProxies)
-    return (socket) => {
-      this.accepted++
-      const peerRaw = socket.remoteAddress
-      if (peerRaw === undefined) {
-        socket.destroy()
-        return
-      }
-      const peer = normalizeAddress(peerRaw)
-      readProxyHeader(socket, PROXY_HEADER_TIMEOUT_MS, ({ header, rest }) => {
-        const clientAddress = clientAddressFrom(header, trusted(peer))
-        const key = clientAddress === null ? peer : normalizeAddress(clientAddress)
-        slots.route(key, { socket, clientAddress, head: rest })
-      })
-    }
   }
 
   private async spawn (config: ClusterConfig, slot: number): Promise<WorkerInfo> {

@@ -2,7 +2,7 @@ import type { Worker } from 'node:cluster'
 import { isClusterMessage, type StatsResponseMessage, type WorkerStats } from '../ipc-messages.js'
 import type { AddressInfo } from 'node:net'
 import type { ClusterConfig } from '../config/config-types.js'
-import { mergeWorkerStats, type StatusReport, type WorkerStatus } from '../status-report.js'
+import { mergeWorkerStats, type ProxyHeaderRefusals, type StatusReport, type WorkerStatus } from '../status-report.js'
 import type { WorkerInfo } from './worker-process.js'
 import type { WorkerSlots } from './worker-slots.js'
 
@@ -13,6 +13,7 @@ export interface StatusSource {
   startedAt: number
   accepted: number
   restarts: number
+  router: { gate: { pending: number, refused: ProxyHeaderRefusals } | null }
   address: AddressInfo | null
   workers: ReadonlyMap<unknown, WorkerInfo>
   slots: WorkerSlots
@@ -82,7 +83,8 @@ export async function collectStatus (primary: StatusSource): Promise<StatusRepor
       handedOff: primary.slots.handedOff,
       dropped: primary.slots.dropped,
       waiting: primary.slots.waitingCount,
-      restarts: primary.restarts
+      restarts: primary.restarts,
+      proxyHeaders: primary.router.gate === null ? null : { pending: primary.router.gate.pending, refused: { ...primary.router.gate.refused } }
     },
     ...merged,
     workers

@@ -37,7 +37,9 @@ export const ROUTE_DEFAULTS = {
 export const LIMIT_DEFAULTS = {
   maxConnections: 0,
   maxConnectionsPerIp: 0,
-  maxUrlLength: 8192
+  maxUrlLength: 8192,
+  /** 128 = every IPv6 address is its own client. */
+  ipv6Prefix: 128
 } as const
 
 export const TOP_DEFAULTS = {

@@ -69,6 +69,11 @@ export interface LimitsOptions {
   maxConnectionsPerIp?: number
   /** Longest request target (path and query) accepted; longer gets 414. Default 8192. */
   maxUrlLength?: number
+  /**
+   * IPv6 clients whose addresses share this many leading bits are one client (1 to 128;
+   * default 128). The cluster sends them to one worker; 64 suits hosts that own a /64.
+   */
+  ipv6Prefix?: number
 }
 
 /** Options of `fastify.register(wsProxy, options)`. */
