@@ -1,5 +1,6 @@
 import { helpText, type CliFlags } from './cli-args.js'
 import { ConfigError, FILE_PROBLEM_PATH, loadConfig } from '../config/config-load.js'
+import { checkAppImport } from './app-check.js'
 
 export interface CheckIo {
   cwd: string
@@ -16,7 +17,9 @@ function problemLine (file: string | null, path: string, message: string): strin
 
 /**
  * `ws-cluster check` (nginx -t): loads the config exactly as `start` would —
- * file, `WS_CLUSTER_*` environment, flags — and prints either
+ * file, `WS_CLUSTER_*` environment, flags, the TLS certificate and key, and
+ * the `app` module (imported in a child process, bounded in time) — and
+ * prints either
  * `configuration file <path> is valid` (exit code 0) or every problem, one
  * per line, as `<file>: <path>: <message>` (exit code 1). Errors other than
  * configuration problems are not caught.
@@ -32,6 +35,8 @@ export async function runCheck (flags: CliFlags, io: CheckIo): Promise<number> {
   }
   try {
     const config = await loadConfig({ cwd: io.cwd, env: io.env, flags })
+    const appProblem = config.app === null ? null : await checkAppImport(config.app)
+    if (appProblem !== null) throw new ConfigError(config.file, [appProblem])
     io.stdout.write(`configuration file ${config.file ?? '(none)'} is valid\n`)
     return 0
   } catch (err) {

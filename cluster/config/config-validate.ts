@@ -5,7 +5,7 @@ import {
   PROXY_KEYS, resolveProxyOptions, type LimitsOptions, type OptionProblem, type Problems, type RouteOptions, type UpstreamOptions
 } from '../../plugin/internal.js'
 import type { ClusterConfig, LogOptions } from './config-types.js'
-import { checkPort, checkReadableFile } from './config-file-checks.js'
+import { checkPort, checkReadableFile, checkTlsPair } from './config-file-checks.js'
 import { LOOPBACK_PROXIES, trustEntryProblem } from './trusted-proxies.js'
 
 /** A problem of the config file: the plugin's `{ path, message }`, with the same path and message the plugin reports. */
@@ -54,7 +54,7 @@ function checkListen (value: unknown, baseDir: string, problems: Problems): Clus
     for (const key of missing) problems.push({ path: `listen.tls.${key}`, message: 'is required: a PEM file path (relative to the config file)' })
     const cert = value.tls.cert === undefined ? undefined : checkReadableFile(value.tls.cert, 'listen.tls.cert', baseDir, problems)
     const key = value.tls.key === undefined ? undefined : checkReadableFile(value.tls.key, 'listen.tls.key', baseDir, problems)
-    if (cert !== undefined && key !== undefined) listen.tls = { cert, key }
+    if (cert !== undefined && key !== undefined && checkTlsPair(cert, key, problems)) listen.tls = { cert, key }
   }
   if (value.proxyProtocol !== undefined) listen.proxyProtocol = checkBoolean(value.proxyProtocol, 'listen.proxyProtocol', problems) ?? false
   if (value.trustedProxies !== undefined) {

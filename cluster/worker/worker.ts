@@ -3,8 +3,7 @@ import { readFileSync } from 'node:fs'
 import type { Server } from 'node:http'
 import { Socket } from 'node:net'
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls'
-import { pathToFileURL } from 'node:url'
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { setClientAddress } from '../../plugin/internal.js'
 import { registerWorkerMetrics } from './worker-metrics.js'
@@ -12,6 +11,7 @@ import { isClusterMessage, type ConnMessage, type PrimaryToWorker, type SetupMes
 import { createLogger } from '../logger.js'
 import { armRequestHeadTimeout } from './request-head-timeout.js'
 import { createProxyApp } from './worker-app.js'
+import { loadUserApp } from './user-app.js'
 
 /**
  * A worker process: serves the sockets the primary hands over with a Fastify
@@ -89,15 +89,6 @@ async function setup (message: SetupMessage): Promise<void> {
     process.exitCode = 1
     process.disconnect()
   }
-}
-
-async function loadUserApp (file: string): Promise<FastifyPluginAsync> {
-  const mod = await import(pathToFileURL(file).href) as { default?: unknown }
-  const plugin = mod.default ?? mod
-  if (typeof plugin !== 'function') {
-    throw new TypeError(`app ${file} must export a Fastify plugin function as its default export; got ${typeof plugin}`)
-  }
-  return plugin as FastifyPluginAsync
 }
 
 function statsOf (app: FastifyInstance): WorkerStats {
