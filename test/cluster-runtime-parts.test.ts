@@ -1,12 +1,13 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import type { WsProxyStats } from '../plugin/index.js'
 import type { ClusterConfig } from '../cluster/config/config-types.js'
 import { CrashBackoff } from '../cluster/primary/crash-backoff.js'
 import { mergeReloadedConfig } from '../cluster/primary/rolling-reload.js'
-import { runStateFor } from '../cluster/run-state.js'
+import { claimRunState, controlSocketOf, releaseRunState, runStateFor } from '../cluster/run-state.js'
 import { formatStatus } from '../cluster/cli/status-format.js'
 import { emptyConnections, mergeWorkerStats, type StatusReport } from '../cluster/status-report.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
@@ -113,17 +114,49 @@ test('R42 status merges workers: counters add up, a server is up only if every w
   await assertNoFdLeak(baseline)
 })
 
-test('run state: next to the config file by default, WS_CLUSTER_RUN_DIR wins, over-long socket paths move to the temp folder', async () => {
+test('R125 run state: next to the config file, named after it; WS_CLUSTER_RUN_DIR wins; over-long socket paths go to XDG_RUNTIME_DIR or a recorded private folder', async () => {
   const baseline = openFdCount()
-  assert.deepEqual(runStateFor('/srv/app/ws-cluster.config.json', {}, '/'), {
-    dir: '/srv/app/.ws-cluster', pidFile: '/srv/app/.ws-cluster/ws-cluster.pid', controlSocket: '/srv/app/.ws-cluster/ws-cluster.sock'
-  })
+  const state = runStateFor('/srv/app/ws-cluster.config.json', {}, '/')
+  assert.equal(state.dir, '/srv/app/.ws-cluster')
+  assert.match(state.pidFile, /^\/srv\/app\/\.ws-cluster\/ws-cluster\.config-[0-9a-f]{8}\.pid$/)
+  assert.equal(state.controlSocket, state.pidFile.replace(/\.pid$/, '.sock'))
+  assert.equal(state.configFile, '/srv/app/ws-cluster.config.json')
+  const other = runStateFor('/srv/app/second.json', {}, '/')
+  assert.equal(other.dir, state.dir)
+  assert.notEqual(other.pidFile, state.pidFile, 'two configs in one folder have their own pid file')
+  assert.notEqual(other.controlSocket, state.controlSocket)
+  const shared = { WS_CLUSTER_RUN_DIR: 'run' }
+  assert.equal(runStateFor('/srv/app/x.json', shared, '/var').dir, '/var/run')
+  assert.notEqual(runStateFor('/srv/app/x.json', shared, '/').pidFile, runStateFor('/srv/other/x.json', shared, '/').pidFile, 'same name, other folder: other state')
   assert.equal(runStateFor(null, {}, '/work').dir, '/work/.ws-cluster')
-  assert.equal(runStateFor('/srv/app/x.json', { WS_CLUSTER_RUN_DIR: 'run' }, '/var').dir, '/var/run')
   const deep = `/${'d'.repeat(120)}/ws-cluster.config.json`
-  const state = runStateFor(deep, {}, '/')
-  assert.equal(state.pidFile, join(`/${'d'.repeat(120)}`, '.ws-cluster', 'ws-cluster.pid'))
-  assert.ok(state.controlSocket.startsWith(join(tmpdir(), 'ws-cluster-')))
-  assert.equal(runStateFor(deep, {}, '/').controlSocket, state.controlSocket, 'stable, so the CLI finds it again')
+  const inRuntime = runStateFor(deep, { XDG_RUNTIME_DIR: '/run/user/1000' }, '/')
+  assert.match(inRuntime.controlSocket ?? '', /^\/run\/user\/1000\/ws-cluster\/[0-9a-f]{16}\.sock$/)
+  assert.equal(runStateFor(deep, { XDG_RUNTIME_DIR: '/run/user/1000' }, '/').controlSocket, inRuntime.controlSocket, 'stable, so the CLI finds it again')
+  const recorded = runStateFor(deep, {}, '/')
+  assert.equal(recorded.controlSocket, null, 'no fixed path in the shared temp folder')
+  assert.equal(recorded.socketRecord, recorded.pidFile.replace(/\.pid$/, '.sock-path'))
+  await assertNoFdLeak(baseline)
+})
+
+test('R125 a claimed run folder is private; an over-long socket path lives in a fresh 0700 folder the CLI finds through the record', async (t) => {
+  const baseline = openFdCount()
+  const root = mkdtempSync(join(tmpdir(), 'wsc-run-'))
+  t.after(() => rmSync(root, { recursive: true, force: true }))
+  const deepDir = join(root, 'd'.repeat(90))
+  const state = runStateFor(join(deepDir, 'ws-cluster.config.json'), {}, '/')
+  assert.equal(state.controlSocket, null)
+  mkdirSync(state.dir, { recursive: true, mode: 0o755 })
+  chmodSync(state.dir, 0o755)
+  const socket = claimRunState(state)
+  assert.equal(statSync(state.dir).mode & 0o777, 0o700, 'a looser existing run folder is made private')
+  assert.equal(statSync(dirname(socket)).mode & 0o777, 0o700)
+  assert.ok(!dirname(socket).startsWith(state.dir))
+  assert.equal(controlSocketOf(state), socket)
+  assert.equal(readFileSync(state.pidFile, 'utf8'), `${process.pid}\n`)
+  releaseRunState(state, socket)
+  assert.equal(existsSync(dirname(socket)), false)
+  assert.equal(existsSync(state.pidFile), false)
+  assert.equal(controlSocketOf(state), null)
   await assertNoFdLeak(baseline)
 })

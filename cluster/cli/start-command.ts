@@ -2,6 +2,7 @@ import { ConfigError, loadConfig } from '../config/config-load.js'
 import type { CliFlags } from '../config/config-types.js'
 import { createLogger, wantsPrettyLogs } from '../logger.js'
 import { Primary } from '../primary/primary.js'
+import { isClusterPrimary } from '../process-identity.js'
 import { isAlive, readPid, runStateFor } from '../run-state.js'
 import type { CliIo } from './cli-args.js'
 
@@ -25,8 +26,11 @@ export async function startCommand (flags: CliFlags, io: CliIo): Promise<number 
   const log = createLogger({ level: config.log.level, pretty }, { role: 'primary' })
   const runState = runStateFor(config.file, io.env, io.cwd)
   const running = readPid(runState)
-  if (running !== null && running !== process.pid && isAlive(running)) {
-    log.error({ runningPid: running, pidFile: runState.pidFile }, 'a ws-cluster already runs for this config; stop it first or set WS_CLUSTER_RUN_DIR')
+  // A pid file whose pid now belongs to another program is stale, not a running cluster (R125).
+  if (running !== null && running !== process.pid && isAlive(running) && isClusterPrimary(running) !== 'no') {
+    const configName = config.file ?? '(no config file)'
+    log.error({ runningPid: running, config: configName, pidFile: runState.pidFile },
+      `ws-cluster pid ${running} already runs config ${configName} (pid file ${runState.pidFile}); stop it first: ws-cluster stop${config.file === null ? '' : ` --config ${config.file}`}`)
     return 1
   }
 
@@ -78,7 +82,7 @@ export async function startCommand (flags: CliFlags, io: CliIo): Promise<number 
     workers: config.workers,
     admin: admin === null ? null : `${admin.address}:${admin.port}`,
     adminPort: admin?.port ?? null,
-    controlSocket: runState.controlSocket,
+    controlSocket: primary.controlSocket,
     config: config.file
   }, 'ws-cluster ready')
   // Keep running: the listeners and workers hold the event loop.

@@ -1,5 +1,4 @@
 import cluster, { type Worker } from 'node:cluster'
-import { chmodSync } from 'node:fs'
 import { createServer, type AddressInfo, type Server } from 'node:net'
 import type { Server as HttpServer } from 'node:http'
 import type { Logger } from 'pino'
@@ -51,6 +50,8 @@ export class Primary {
   private readonly listener: Server
   private admin: HttpServer | null = null
   private control: HttpServer | null = null
+  /** The control socket's path once listening (it may live outside the run folder). */
+  controlSocket: string | null = null
   private readonly metrics: ClusterMetrics
   private stopping: Promise<number> | null = null
 
@@ -92,11 +93,10 @@ export class Primary {
     try {
       // Admin first, so /livez answers and /readyz says 503 "starting" while workers boot.
       if (this.options.runState !== null) {
-        claimRunState(this.options.runState)
+        this.controlSocket = claimRunState(this.options.runState)
         this.control = createAdminServer(this.handlers(), { control: true })
-        await listen(this.control, { path: this.options.runState.controlSocket })
-        // Reload and stop are for the owner only, whatever the umask.
-        chmodSync(this.options.runState.controlSocket, 0o600)
+        // Reload and stop are for the owner only: the socket is born 0600, with no window before a chmod (R125).
+        await listen(this.control, { path: this.controlSocket }, 0o177)
       }
       if (config.admin !== null) {
         this.admin = createAdminServer(this.handlers(), { control: false })
@@ -223,7 +223,7 @@ export class Primary {
     this.slots.closeWaiting()
     await Promise.all([...this.workers.values()].map((info) => drainWorker(info, this.config.shutdownTimeout)))
     await Promise.all([closeServer(this.admin), closeServer(this.control)])
-    if (this.options.runState !== null) releaseRunState(this.options.runState)
+    if (this.options.runState !== null) releaseRunState(this.options.runState, this.controlSocket)
     this.log.info('stopped')
     return 0
   }
@@ -231,7 +231,7 @@ export class Primary {
   /** A second stop signal: no more waiting. */
   forceStop (): void {
     for (const info of this.workers.values()) info.worker.process.kill('SIGKILL')
-    if (this.options.runState !== null) releaseRunState(this.options.runState)
+    if (this.options.runState !== null) releaseRunState(this.options.runState, this.controlSocket)
   }
 
   private handlers (): AdminHandlers {
@@ -250,13 +250,19 @@ export class Primary {
   }
 }
 
-async function listen (server: Server | HttpServer, options: { port?: number, host?: string, path?: string }): Promise<void> {
+/** `umask`, when given, applies while the socket is bound (synchronously, inside `listen()`), then the old one is back. */
+async function listen (server: Server | HttpServer, options: { port?: number, host?: string, path?: string }, umask?: number): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(options, () => {
-      server.removeListener('error', reject)
-      resolve()
-    })
+    const previous = umask === undefined ? null : process.umask(umask)
+    try {
+      server.listen(options, () => {
+        server.removeListener('error', reject)
+        resolve()
+      })
+    } finally {
+      if (previous !== null) process.umask(previous)
+    }
   })
 }
 
