@@ -5,6 +5,10 @@ import { Primary } from '../primary/primary.js'
 import { isClusterPrimary } from '../process-identity.js'
 import { isAlive, readPid, runStateFor } from '../run-state.js'
 import type { CliIo } from './cli-args.js'
+import { watchWrapper } from './wrapper-watch.js'
+
+/** A second stop signal within this time of the first is the same request (R127). */
+const REPEAT_SIGNAL_WINDOW_MS = 1000
 
 /**
  * `ws-cluster start`: runs the primary in the foreground until a stop signal
@@ -35,18 +39,26 @@ export async function startCommand (flags: CliFlags, io: CliIo): Promise<number 
   }
 
   let stopping = false
+  let firstSignalAt = 0
   // Graceful and idempotent: a repeated `ws-cluster stop` waits for the same drain.
   const requestStop = (reason: string): void => {
     stopping = true
+    unwatch()
     primary.stop(reason).then((code) => process.exit(code), (err: Error) => {
       log.error({ err }, 'stop failed')
       process.exit(1)
     })
   }
-  // R39: the first signal drains, a second one means "now".
+  // R39: the first signal drains, a second one means "now" — but only when it comes clearly later (R127):
+  // a supervisor that signals the pid and its process group delivers two at the same instant.
   const onStopSignal = (signal: NodeJS.Signals): void => {
-    if (!stopping) {
-      requestStop(signal)
+    if (!stopping || firstSignalAt === 0) {
+      firstSignalAt = Date.now()
+      if (!stopping) requestStop(signal)
+      return
+    }
+    if (Date.now() - firstSignalAt < REPEAT_SIGNAL_WINDOW_MS) {
+      log.info({ signal, windowMs: REPEAT_SIGNAL_WINDOW_MS }, 'stop signal repeated at once (a supervisor signalling the process and its group?); still draining, send it again to exit now')
       return
     }
     log.warn({ signal }, 'second stop signal: exiting now without draining')
@@ -61,6 +73,10 @@ export async function startCommand (flags: CliFlags, io: CliIo): Promise<number 
     log,
     pretty,
     requestStop
+  })
+  const unwatch = watchWrapper(io.env, (reason) => {
+    log.warn({ reason }, 'ws-cluster was orphaned by its wrapper; stopping gracefully')
+    requestStop(reason)
   })
   process.on('SIGTERM', onStopSignal)
   process.on('SIGINT', onStopSignal)

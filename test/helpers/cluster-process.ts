@@ -70,6 +70,8 @@ export interface StartOptions {
   shellPrefix?: string
   /** Its own process group (so a test can signal the whole group). */
   detached?: boolean
+  /** Another command line that starts the cluster with this config file (e.g. through `npx`). */
+  command?: (configFile: string) => { file: string, args: string[] }
 }
 
 export async function startCluster (dir: string, config: object, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}, readyMessage = 'ws-cluster ready', options: StartOptions = {}): Promise<RunningCluster> {
@@ -77,7 +79,10 @@ export async function startCluster (dir: string, config: object, extraArgs: stri
   writeFileSync(configFile, JSON.stringify(config, null, 2))
   const args = [CLI, 'start', '--config', configFile, ...extraArgs]
   const quoted = [process.execPath, ...args].map((arg) => `'${arg.replace(/'/g, "'\\''")}'`).join(' ')
-  const [command, commandArgs] = options.shellPrefix === undefined ? [process.execPath, args] : ['sh', ['-c', `${options.shellPrefix} exec ${quoted}`]]
+  const custom = options.command?.(configFile)
+  const [command, commandArgs] = custom !== undefined
+    ? [custom.file, custom.args]
+    : options.shellPrefix === undefined ? [process.execPath, args] : ['sh', ['-c', `${options.shellPrefix} exec ${quoted}`]]
   const child = spawn(command, commandArgs, {
     cwd: dir,
     env: { ...process.env, WS_CLUSTER_RUN_DIR: '', ...env },
