@@ -9,6 +9,10 @@ export interface WorkerStatus {
   state: 'starting' | 'serving' | 'draining'
   uptimeSeconds: number
   connections: WorkerStats['connections'] | null
+  /** Hand-offs sent to it and not yet taken, and connections waiting for its slot (R120); null unless it serves the slot. */
+  queue: { inFlight: number, waiting: number } | null
+  /** Milliseconds since it last answered a heartbeat; null when not watched. */
+  heartbeatAgeMs: number | null
 }
 
 /**
@@ -39,7 +43,10 @@ export interface StatusReport {
     handedOff: number
     dropped: number
     waiting: number
+    inFlight: number
     restarts: number
+    /** Workers killed and replaced because they stopped answering heartbeats. */
+    unresponsive: number
     /** With `listen.proxyProtocol`: connections whose header is being read, and those closed before it was complete, by reason. */
     proxyHeaders: { pending: number, refused: ProxyHeaderRefusals } | null
   }

@@ -85,7 +85,7 @@ test('config: unknown keys anywhere are errors with a did-you-mean hint', () => 
     limits: { maxConnectionPerIp: 5 },
     zzzzzzzz: 1
   })
-  assert.equal(findProblem(problems, 'route').message, 'unknown key; did you mean "routes"? known keys: upstreams, routes, listen, workers, limits, admin, shutdownTimeout, headersTimeout, log, app')
+  assert.equal(findProblem(problems, 'route').message, 'unknown key; did you mean "routes"? known keys: upstreams, routes, listen, workers, limits, admin, shutdownTimeout, headersTimeout, heartbeatTimeout, log, app')
   assert.match(findProblem(problems, 'upstreams.chat.server').message, /^unknown key; did you mean "servers"\?/)
   assert.match(findProblem(problems, 'upstreams.chat.servers').message, /^is required/)
   assert.match(findProblem(problems, 'routes[0].idletimeout').message, /did you mean "idleTimeout"\?/)

@@ -34,6 +34,7 @@ function config (overrides: Partial<ClusterConfig> = {}): ClusterConfig {
     admin: { port: 9090, host: '127.0.0.1' },
     shutdownTimeout: 10_000,
     headersTimeout: 60_000,
+    heartbeatTimeout: 10_000,
     log: { level: 'info', pretty: false },
     app: null,
     file: '/srv/ws-cluster.config.json',
@@ -99,16 +100,18 @@ test('R42 status merges workers: counters add up, a server is up only if every w
     uptimeSeconds: 3725,
     configFile: '/srv/ws-cluster.config.json',
     listen: { host: '127.0.0.1', port: 8080, tls: true, proxyProtocol: false },
-    primary: { accepted: 7, handedOff: 7, dropped: 0, waiting: 0, restarts: 1, proxyHeaders: null },
+    primary: { accepted: 7, handedOff: 7, dropped: 0, waiting: 0, inFlight: 2, restarts: 1, unresponsive: 1, proxyHeaders: { pending: 3, refused: { invalid: 4, timeout: 0, closed: 0, 'too-many-pending': 5 } } },
     ...merged,
-    workers: [{ slot: 0, pid: 100, state: 'serving', uptimeSeconds: 59, connections: merged.connections }]
+    workers: [{ slot: 0, pid: 100, state: 'serving', uptimeSeconds: 59, connections: merged.connections, queue: { inFlight: 2, waiting: 1 }, heartbeatAgeMs: 120 }]
   }
   const text = formatStatus(report)
   assert.match(text, /ws-cluster pid 42, ready, up 1h2m/)
   assert.match(text, /listening on 127\.0\.0\.1:8080 \(tls\)/)
   assert.match(text, /tunnels open 5/)
   assert.match(text, /worker restarts 1/)
-  assert.match(text, /^0 +100 +serving +59s +5 +5 +9$/m)
+  assert.match(text, /^0 +100 +serving +59s +3 +5 +5 +9$/m)
+  assert.match(text, /in flight 2, waiting 0, dropped 0, worker restarts 1, unresponsive workers replaced 1/)
+  assert.match(text, /proxy headers: pending 3, refused invalid 4, timeout 0, closed 0, too many pending 5/)
   assert.match(text, /upstream a \(ip-hash\)/)
   assert.match(text, /http:\/\/127\.0\.0\.1:9001 +failed until 2030-/)
   await assertNoFdLeak(baseline)

@@ -30,12 +30,17 @@ export function formatStatus (report: StatusReport): string {
   const c = report.connections
   lines.push(`connections: active ${c.active}, reading ${c.reading}, accepted ${c.accepted}, handled ${c.handled}, requests ${c.requests}, tunnels open ${c.tunnelsOpen}, refused ${c.refused}`)
   const p = report.primary
-  lines.push(`primary: accepted ${p.accepted}, handed off ${p.handedOff}, waiting ${p.waiting}, dropped ${p.dropped}, worker restarts ${p.restarts}`)
+  lines.push(`primary: accepted ${p.accepted}, handed off ${p.handedOff}, in flight ${p.inFlight}, waiting ${p.waiting}, dropped ${p.dropped}, worker restarts ${p.restarts}, unresponsive workers replaced ${p.unresponsive}`)
+  if (p.proxyHeaders !== null) {
+    const r = p.proxyHeaders.refused
+    lines.push(`proxy headers: pending ${p.proxyHeaders.pending}, refused invalid ${r.invalid}, timeout ${r.timeout}, closed ${r.closed}, too many pending ${r['too-many-pending']}`)
+  }
   lines.push('')
-  const workerRows = [['SLOT', 'PID', 'STATE', 'UPTIME', 'ACTIVE', 'TUNNELS', 'REQUESTS']]
+  const workerRows = [['SLOT', 'PID', 'STATE', 'UPTIME', 'QUEUED', 'ACTIVE', 'TUNNELS', 'REQUESTS']]
   for (const w of report.workers) {
     const figures = w.connections
     workerRows.push([String(w.slot), String(w.pid), w.state, duration(w.uptimeSeconds),
+      w.queue === null ? '-' : String(w.queue.inFlight + w.queue.waiting),
       figures === null ? '-' : String(figures.active), figures === null ? '-' : String(figures.tunnelsOpen),
       figures === null ? '-' : String(figures.requests)])
   }

@@ -60,6 +60,12 @@ export interface ClusterConfigInput {
    * and is closed (nginx `client_header_timeout`). Default `'60s'`.
    */
   headersTimeout?: Duration
+  /**
+   * A worker that has not answered the primary's heartbeat for this long (a stuck event
+   * loop: SIGSTOP, an endless loop, a blocked stdout) is killed and replaced in its slot.
+   * Default `'10s'`; at least `'1s'`; 0 turns the check off (e.g. to debug a worker).
+   */
+  heartbeatTimeout?: Duration
   log?: LogOptions
   /** Path (relative to the config file) of a Fastify plugin registered in every worker. */
   app?: string
@@ -82,6 +88,7 @@ export interface ClusterConfig {
   admin: { port: number, host: string } | null
   shutdownTimeout: number
   headersTimeout: number
+  heartbeatTimeout: number
   log: { level: NonNullable<LogOptions['level']>, pretty: boolean }
   app: string | null
   /** Absolute path of the file it came from, or null when built from flags alone. */

@@ -19,6 +19,7 @@ export const DEFAULTS = {
   adminHost: '127.0.0.1',
   shutdownTimeout: '30s',
   headersTimeout: '60s',
+  heartbeatTimeout: '10s',
   logLevel: 'info',
   workersMax: 1024,
   maxPendingProxyHeaders: 1024
@@ -27,7 +28,7 @@ export const DEFAULTS = {
 export const LOG_LEVELS: ReadonlyArray<NonNullable<LogOptions['level']>> = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
 /** The cluster's own keys, besides the plugin's (upstreams, routes, limits), which the plugin's validator checks. */
-const CLUSTER_KEYS = ['listen', 'workers', 'admin', 'shutdownTimeout', 'headersTimeout', 'log', 'app'] as const
+const CLUSTER_KEYS = ['listen', 'workers', 'admin', 'shutdownTimeout', 'headersTimeout', 'heartbeatTimeout', 'log', 'app'] as const
 const TOP_KEYS = [...PROXY_KEYS.slice(0, 2), 'listen', 'workers', PROXY_KEYS[2], ...CLUSTER_KEYS.slice(2)] as const
 const LISTEN_KEYS = ['port', 'host', 'tls', 'proxyProtocol', 'trustedProxies', 'maxPendingProxyHeaders'] as const
 const TLS_KEYS = ['cert', 'key'] as const
@@ -133,9 +134,13 @@ export function validateConfig (input: unknown, file: string | null): { config: 
   const shutdownTimeout = checkDuration(input.shutdownTimeout === undefined ? DEFAULTS.shutdownTimeout : input.shutdownTimeout, 'shutdownTimeout', problems)
   const headersTimeout = checkDuration(input.headersTimeout === undefined ? DEFAULTS.headersTimeout : input.headersTimeout, 'headersTimeout', problems)
   if (headersTimeout === 0) problems.push({ path: 'headersTimeout', message: got(input.headersTimeout, 'a duration above 0: a connection that never sends a request must not stay open forever') })
+  const heartbeatTimeout = checkDuration(input.heartbeatTimeout === undefined ? DEFAULTS.heartbeatTimeout : input.heartbeatTimeout, 'heartbeatTimeout', problems)
+  if (heartbeatTimeout !== undefined && heartbeatTimeout !== 0 && heartbeatTimeout < 1000) {
+    problems.push({ path: 'heartbeatTimeout', message: got(input.heartbeatTimeout, 'a duration of at least 1s (a busy worker must not be taken for a hung one), or 0 to turn the check off') })
+  }
   const log = checkLog(input.log, problems)
   const app = input.app === undefined ? null : checkReadableFile(input.app, 'app', baseDir, problems)
-  if (problems.length > 0 || workers === undefined || shutdownTimeout === undefined || headersTimeout === undefined || app === undefined) {
+  if (problems.length > 0 || workers === undefined || shutdownTimeout === undefined || headersTimeout === undefined || heartbeatTimeout === undefined || app === undefined) {
     return { config: null, problems }
   }
   const config: ClusterConfig = {
@@ -147,6 +152,7 @@ export function validateConfig (input: unknown, file: string | null): { config: 
     admin,
     shutdownTimeout,
     headersTimeout,
+    heartbeatTimeout,
     log,
     app,
     file

@@ -12,6 +12,7 @@ import { mergeReloadedConfig, rollSlots } from './rolling-reload.js'
 import { reclaimInFlight } from './socket-handoff.js'
 import { collectStatus } from './status-collector.js'
 import { drainWorker, startWorker, type WorkerInfo } from './worker-process.js'
+import { WorkerHeartbeat } from './worker-heartbeat.js'
 import { WorkerSlots } from './worker-slots.js'
 
 export interface PrimaryOptions {
@@ -42,7 +43,10 @@ export class Primary {
   readonly slots: WorkerSlots
   readonly startedAt = Date.now()
   readonly router: ConnectionRouter
+  readonly heartbeat: WorkerHeartbeat
   restarts = 0
+  /** Workers killed and replaced because they stopped answering heartbeats (R120). */
+  unresponsive = 0
   private readonly options: PrimaryOptions
   private readonly log: Logger
   private readonly backoff = new CrashBackoff()
@@ -66,9 +70,12 @@ export class Primary {
       handedOff: this.slots.handedOff,
       dropped: this.slots.dropped,
       waiting: this.slots.waitingCount,
+      inFlight: this.slots.inFlightCount,
+      unresponsive: this.unresponsive,
       proxyHeaders: this.router.gate
     }))
     this.router = new ConnectionRouter(options.config, this.slots, options.log)
+    this.heartbeat = new WorkerHeartbeat(options.config.heartbeatTimeout, (worker, silentMs) => this.onSilent(worker, silentMs))
     this.listener = createServer({ pauseOnConnect: true }, this.router.handler)
     cluster.on('exit', (worker, code, signal) => this.onWorkerExit(worker, code, signal))
   }
@@ -122,13 +129,26 @@ export class Primary {
   }
 
   private async spawn (config: ClusterConfig, slot: number): Promise<WorkerInfo> {
-    return await startWorker(config, slot, this.options.pretty, (info) => this.workers.set(info.worker, info))
+    const info = await startWorker(config, slot, this.options.pretty, (forked) => this.workers.set(forked.worker, forked))
+    this.heartbeat.watch(info.worker)
+    return info
+  }
+
+  /** R120: a serving worker whose event loop is stuck is killed; its exit replaces it in the same slot. */
+  private onSilent (worker: Worker, silentMs: number): void {
+    const info = this.workers.get(worker)
+    if (info === undefined || info.state !== 'serving' || this.state === 'stopping') return
+    this.unresponsive++
+    this.log.error({ slot: info.slot, workerPid: info.pid, silentForMs: silentMs, heartbeatTimeout: this.config.heartbeatTimeout, queued: this.slots.queueOf(info.slot) },
+      'worker stopped answering heartbeats; killing it to replace it in the same slot')
+    worker.process.kill('SIGKILL')
   }
 
   private onWorkerExit (worker: Worker, code: number | null, signal: string | null): void {
     const info = this.workers.get(worker)
     if (info === undefined) return
     this.workers.delete(worker)
+    this.heartbeat.unwatch(worker)
     const servedSlot = this.slots.release(worker)
     // Sockets Node still had queued for the dead worker wait for the slot's next worker.
     const { requeue, closed } = reclaimInFlight(worker)
@@ -219,6 +239,7 @@ export class Primary {
     this.log.info({ reason, shutdownTimeout: this.config.shutdownTimeout }, 'stopping: no new connections; draining workers')
     for (const timer of this.respawnTimers) clearTimeout(timer)
     this.respawnTimers.clear()
+    this.heartbeat.stop()
     if (this.listener.listening) this.listener.close()
     this.slots.closeWaiting()
     await Promise.all([...this.workers.values()].map((info) => drainWorker(info, this.config.shutdownTimeout)))

@@ -39,6 +39,8 @@ interface Serving {
   shutdownTimeout: number
 }
 
+const PONG = Object.freeze({ type: 'ws-cluster:pong' }) as WorkerToPrimary
+
 let serving: Serving | null = null
 let draining = false
 
@@ -126,6 +128,9 @@ function onMessage (message: unknown, handle: unknown): void {
       break
     case 'ws-cluster:drain':
       drain().catch(() => process.exit(0))
+      break
+    case 'ws-cluster:ping':
+      send(PONG)
       break
     case 'ws-cluster:stats-request':
       if (serving !== null) send({ type: 'ws-cluster:stats-response', id: msg.id, stats: statsOf(serving.app) })
