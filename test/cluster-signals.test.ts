@@ -73,7 +73,7 @@ async function assertDrained ({ cluster, marker }: Started, tunnel: Awaited<Retu
   await nothingLeft(marker, 10_000)
 }
 
-test('R127 SIGTERM to the primary and to its process group at the same instant drains fully and exits 0', async () => {
+test('R39 R127 SIGTERM to the primary and to its process group at the same instant drains fully and exits 0', async () => {
   const started = await start({})
   const { cluster } = started
   const tunnel = await openWs(`ws://127.0.0.1:${cluster.port}/ws`)
@@ -86,7 +86,7 @@ test('R127 SIGTERM to the primary and to its process group at the same instant d
   assert.ok(cluster.logs.some((line) => typeof line.msg === 'string' && line.msg.startsWith('stop signal repeated at once')))
 })
 
-test('R128 SIGTERM to the process `npx ws-cluster start` started drains the cluster and leaves no process behind', async () => {
+test('R39 R128 SIGTERM to the process `npx ws-cluster start` started drains the cluster and leaves no process behind', async () => {
   const started = await start({}, true)
   const { cluster } = started
   const tunnel = await openWs(`ws://127.0.0.1:${cluster.port}/ws`)
@@ -98,7 +98,7 @@ test('R128 SIGTERM to the process `npx ws-cluster start` started drains the clus
   assert.ok(code === 0 || code === 143 || signal === 'SIGTERM', `npx ended with ${String(code)} ${String(signal)}`)
 })
 
-test('R128 SIGTERM to npx and its whole process group at once: a full drain, not a forced exit', async () => {
+test('R39 R128 SIGTERM to npx and its whole process group at once: a full drain, not a forced exit', async () => {
   const started = await start({}, true)
   const { cluster } = started
   const tunnel = await openWs(`ws://127.0.0.1:${cluster.port}/ws`)
