@@ -80,6 +80,8 @@ test('R39 R127 SIGTERM to the primary and to its process group at the same insta
   const tunnelClosed = closedWs(tunnel, 20_000)
   const pid = cluster.child.pid as number
   process.kill(pid, 'SIGTERM')
+  // Two signals sent in the very same instant may merge into one in the kernel; 50 ms apart they arrive as two.
+  await sleep(50)
   process.kill(-pid, 'SIGTERM')
   await assertDrained(started, tunnel, tunnelClosed)
   assert.equal((await cluster.closed).code, 0)
@@ -105,6 +107,7 @@ test('R39 R128 SIGTERM to npx and its whole process group at once: a full drain,
   const tunnelClosed = closedWs(tunnel, 20_000)
   const pid = cluster.child.pid as number
   process.kill(pid, 'SIGTERM')
+  await sleep(50)
   process.kill(-pid, 'SIGTERM')
   await assertDrained(started, tunnel, tunnelClosed)
 })

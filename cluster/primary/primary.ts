@@ -13,6 +13,7 @@ import { reclaimInFlight } from './socket-handoff.js'
 import { collectStatus } from './status-collector.js'
 import { drainWorker, startWorker, type WorkerInfo } from './worker-process.js'
 import { WorkerHeartbeat } from './worker-heartbeat.js'
+import { closeServer, listen } from './server-listen.js'
 import { WorkerSlots } from './worker-slots.js'
 
 export interface PrimaryOptions {
@@ -269,26 +270,4 @@ export class Primary {
       }
     }
   }
-}
-
-/** `umask`, when given, applies while the socket is bound (synchronously, inside `listen()`), then the old one is back. */
-async function listen (server: Server | HttpServer, options: { port?: number, host?: string, path?: string }, umask?: number): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    const previous = umask === undefined ? null : process.umask(umask)
-    try {
-      server.listen(options, () => {
-        server.removeListener('error', reject)
-        resolve()
-      })
-    } finally {
-      if (previous !== null) process.umask(previous)
-    }
-  })
-}
-
-async function closeServer (server: HttpServer | null): Promise<void> {
-  if (server === null || !server.listening) return
-  server.closeAllConnections()
-  await new Promise((resolve) => server.close(resolve))
 }
