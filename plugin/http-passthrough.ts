@@ -85,7 +85,7 @@ export async function registerHttpPassthrough (
       const clientAddress = clientAddressOf(request.raw.socket)
       const server = group.pick({ clientAddress, hashKey: hashKeyOf(group.config.hashKey, request.raw, clientAddress) }, new Set())
       if (server === undefined) {
-        request.log.error({ upstream: group.name }, 'http passthrough: no live upstream')
+        request.log.error({ upstream: group.name, reason: group.noServersReason ?? undefined }, 'http passthrough: no live upstream')
         return reply.code(502).send(new NoLiveUpstreamError(group.name))
       }
       group.acquire(server)

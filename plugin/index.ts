@@ -95,6 +95,8 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
   let uninstall: (() => void) | null = null
   fastify.addHook('onReady', async () => {
     uninstall = installUpgradeDispatcher(fastify, runtime)
+    // R190: host-name servers are resolved before the first client (the wait is bounded).
+    await Promise.all(runtime.dns.map(async dns => await dns.start()))
   })
 
   const drainBudget = closeHookBudget(fastify, options.shutdownTimeout, (rawOptions as { shutdownTimeout?: unknown }).shutdownTimeout !== undefined)
@@ -105,6 +107,7 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
   })
 
   fastify.addHook('onClose', async () => {
+    for (const dns of runtime.dns) dns.stop()
     fastify.server.removeListener('connection', admission.onConnection)
     fastify.server.removeListener('request', admission.onRequest)
     for (const attempt of runtime.attempts) attempt.abort()

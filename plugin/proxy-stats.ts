@@ -1,6 +1,4 @@
-import type { UpstreamGroup } from './upstream/upstream-group.js'
-import type { UpstreamServerStats } from './upstream/upstream-server.js'
-import type { BalanceMethod } from './options/options-types.js'
+import type { UpstreamGroup, UpstreamGroupStats } from './upstream/upstream-group.js'
 
 /** Per-route counters. */
 export interface RouteStats {
@@ -42,7 +40,7 @@ export interface WsProxyStats {
     handshaking: number
   }
   routes: Record<string, RouteStats>
-  upstreams: Record<string, { name: string, balance: BalanceMethod, servers: UpstreamServerStats[] }>
+  upstreams: Record<string, UpstreamGroupStats>
 }
 
 /** Mutable counters owned by one plugin instance; `snapshot()` copies them out. */

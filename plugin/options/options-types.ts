@@ -22,6 +22,12 @@ export interface UpstreamServerOptions {
   backup?: boolean
   /** Never used (nginx `down`). */
   down?: boolean
+  /**
+   * The URL's host is a DNS SRV name (`http://_ws._tcp.chat.example`, no
+   * port): its records give the addresses, ports and weights; the lowest
+   * priority are primaries, the others backups (nginx `service=`). Default false.
+   */
+  srv?: boolean
 }
 
 /** An upstream group: nginx `upstream NAME { ... }`. */
@@ -33,6 +39,18 @@ export interface UpstreamOptions {
   servers: Array<string | UpstreamServerOptions>
   /** Idle keep-alive connections kept per group for plain HTTP passthrough (nginx `keepalive`). Default 64. */
   keepalive?: number
+  /**
+   * How often servers given by host name are resolved again. Default 30 s;
+   * a shorter DNS TTL (known when `resolver` is set) brings it forward, but
+   * never below 1 s. (nginx `resolver ... valid=`)
+   */
+  resolveInterval?: Duration
+  /**
+   * DNS servers to ask for this group's host names (`"10.96.0.10"`,
+   * `"10.96.0.10:53"`, `"[fd00::10]:53"`), with TTLs (nginx `resolver`).
+   * Default: the system resolver (getaddrinfo: /etc/hosts, search domains), which gives no TTLs.
+   */
+  resolver?: string[]
 }
 
 /** A proxied location: nginx `location PATH { proxy_pass http://UPSTREAM; ... }`. */
@@ -94,6 +112,18 @@ export interface ResolvedServer {
   maxConns: number
   backup: boolean
   down: boolean
+  /** `host` is an SRV name whose records give the servers (the validator always sets it; absent = false). */
+  srv?: boolean
+  /** Set on a server found through DNS: where it came from (see {@link ResolvedServerOrigin}). */
+  dns?: ResolvedServerOrigin
+}
+
+/** Where a server found through DNS came from. */
+export interface ResolvedServerOrigin {
+  /** The configured URL (`http://chat.default.svc.cluster.local:9000`), for logs and status. */
+  entry: string
+  /** The host name this address stands for (the URL's host, or an SRV record's target): sent as TLS SNI and in Host when preserveHost is false. */
+  hostname: string
 }
 
 export type ResolvedHashKey =
@@ -106,6 +136,10 @@ export interface ResolvedUpstream {
   hashKey: ResolvedHashKey
   servers: ResolvedServer[]
   keepalive: number
+  /** ms; the validator always sets it (absent = the default). */
+  resolveInterval?: number
+  /** DNS servers for host-name servers; null or absent = the system resolver. */
+  resolver?: string[] | null
 }
 
 export interface ResolvedRoute {

@@ -64,7 +64,7 @@ export async function proxyUpgrade (
         const err: HttpError = lastError ??
           (group.lastPickFailure === 'max-conns' ? new UpstreamsAtMaxConnsError(group.name) : new NoLiveUpstreamError(group.name))
         session.fail()
-        request.log.error({ upstream: group.name, err }, 'upgrade failed: no upstream answered')
+        request.log.error({ upstream: group.name, err, reason: group.noServersReason ?? undefined }, 'upgrade failed: no upstream answered')
         return reply.code(err.statusCode ?? 502).send(err)
       }
       tried.add(server)

@@ -10,9 +10,13 @@ export interface UpstreamHeaderContext {
   encrypted: boolean
 }
 
-/** `host:port` of an upstream server as a Host header value (IPv6 in brackets, default ports omitted). */
+/**
+ * `host:port` of an upstream server as a Host header value (IPv6 in brackets,
+ * default ports omitted); a server found through DNS goes by its name.
+ */
 export function upstreamHostHeader (server: ResolvedServer): string {
-  const host = server.host.includes(':') ? `[${server.host}]` : server.host
+  const name = server.dns?.hostname ?? server.host
+  const host = name.includes(':') ? `[${name}]` : name
   const defaultPort = server.protocol === 'https:' ? 443 : 80
   return server.port === defaultPort ? host : `${host}:${server.port}`
 }
