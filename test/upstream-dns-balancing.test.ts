@@ -148,10 +148,20 @@ test('R191 a removed server with open connections is listed as draining until th
 })
 
 test('R193 SRV records: lowest priority primaries, others backups; a backup entry keeps only the lowest as backups; weights 0 and above 1000 are bounded; an entry weight wins', () => {
-  const entry = (extra: Partial<ResolvedServer> = {}): ResolvedServer => ({
-    url: 'http://_ws._tcp.chat.dns.test', protocol: 'http:', host: '_ws._tcp.chat.dns.test', port: 80,
-    weight: 1, maxFails: 1, failTimeout: 10_000, maxConns: 0, backup: false, down: false, srv: true, ...extra
-  })
+  const base: ResolvedServer = {
+    url: 'http://_ws._tcp.chat.dns.test',
+    protocol: 'http:',
+    host: '_ws._tcp.chat.dns.test',
+    port: 80,
+    weight: 1,
+    maxFails: 1,
+    failTimeout: 10_000,
+    maxConns: 0,
+    backup: false,
+    down: false,
+    srv: true
+  }
+  const entry = (extra: Partial<ResolvedServer> = {}): ResolvedServer => ({ ...base, ...extra })
   const targets = [
     { target: 'b.dns.test', port: 9002, priority: 10, weight: 0, addresses: ['127.0.0.12'] },
     { target: 'a.dns.test', port: 9001, priority: 10, weight: 70_000, addresses: ['127.0.0.11', '::1'] },
