@@ -1,5 +1,6 @@
 import { helpText, type CliFlags } from './cli-args.js'
 import { ConfigError, FILE_PROBLEM_PATH, loadConfig } from '../config/config-load.js'
+import { checkUpstreamNames } from '../../plugin/internal.js'
 
 export interface CheckIo {
   cwd: string
@@ -18,8 +19,9 @@ function problemLine (file: string | null, path: string, message: string): strin
  * `ws-cluster check` (nginx -t): loads the config exactly as `start` would —
  * file, `WS_CLUSTER_*` environment, flags — and prints either
  * `configuration file <path> is valid` (exit code 0) or every problem, one
- * per line, as `<file>: <path>: <message>` (exit code 1). Errors other than
- * configuration problems are not caught.
+ * per line, as `<file>: <path>: <message>` (exit code 1). Upstream host names
+ * that do not resolve now are warned about on stderr (still exit code 0).
+ * Errors other than configuration problems are not caught.
  *
  * @example
  * const code = await runCheck({ config: 'ws-cluster.config.json' }, { cwd: process.cwd(), env: process.env, stdout: process.stdout, stderr: process.stderr })
@@ -32,6 +34,9 @@ export async function runCheck (flags: CliFlags, io: CheckIo): Promise<number> {
   }
   try {
     const config = await loadConfig({ cwd: io.cwd, env: io.env, flags })
+    // R195: a host name that does not resolve here and now is a warning, not an error.
+    const warnings = await checkUpstreamNames(config.upstreams)
+    if (warnings.length > 0) io.stderr.write(warnings.map(w => `${config.file ?? '(no config file)'}: warning: ${w.path}: ${w.message}\n`).join(''))
     io.stdout.write(`configuration file ${config.file ?? '(none)'} is valid\n`)
     return 0
   } catch (err) {
