@@ -77,7 +77,7 @@ test('R190 a host-name server is resolved at start; an address added to DNS beco
   const stack = await dnsStack(['127.0.0.1', '127.0.0.2', '127.0.0.3'], () => ({ A: ['127.0.0.2', '127.0.0.1'], ttl: 30 }))
   const { dns, port, proxy } = stack
   try {
-    // Resolved before the first client: the servers are the addresses, in address order, named after the entry.
+    // Resolved before the first client: the servers are the addresses, in address order, named after the entry (R196).
     assert.deepEqual(stack.urls(), [`http://127.0.0.1:${port}`, `http://127.0.0.2:${port}`])
     assert.ok(stack.stats().servers.every(server => server.name === `http://${NAME}:${port}`))
     const [status] = stack.stats().dns ?? []
@@ -272,10 +272,13 @@ test('R190 without a resolver the system resolver (getaddrinfo, /etc/hosts) reso
   const baseline = openFdCount()
   const { port, backends } = await backendsOn(['127.0.0.1', '::1'])
   const proxy = await startProxy({
-    upstreams: { local: { servers: [`http://localhost:${port}`] } },
-    routes: [{ path: '/ws', upstream: 'local' }]
+    upstreams: { local: { servers: [`http://localhost:${port}`] }, fixed: { servers: [`http://127.0.0.1:${port}`] } },
+    routes: [{ path: '/ws', upstream: 'local' }, { path: '/fixed', upstream: 'fixed' }]
   })
   try {
+    // A group of IP addresses is never resolved and its stats are as before.
+    assert.equal('dns' in proxy.app.wsProxy.stats().upstreams.fixed, false)
+    assert.equal('name' in proxy.app.wsProxy.stats().upstreams.fixed.servers[0], false)
     const { servers, dns: names } = proxy.app.wsProxy.stats().upstreams.local
     const urls = servers.map(server => server.url)
     assert.ok(urls.includes(`http://127.0.0.1:${port}`), `localhost resolves to 127.0.0.1: ${urls.join(', ')}`)

@@ -42,6 +42,7 @@ export class UpstreamDns {
     this.warnings = new WarningThrottle(log)
     this.interval = config.resolveInterval ?? UPSTREAM_DEFAULTS.resolveInterval
     this.floor = Math.min(DNS_DEFAULTS.minInterval, this.interval)
+    if (this.names.length === 0) return
     group.dnsStatus = () => this.names.map(name => name.toJSON())
     group.onFailure = this.serverFailed
     this.updateNoServersReason()
