@@ -1,5 +1,6 @@
-import { Agent as HttpAgent, type ClientRequest, type IncomingMessage } from 'node:http'
-import { Agent as HttpsAgent } from 'node:https'
+import { Agent as HttpAgent, type ClientRequest, type ClientRequestArgs, type IncomingMessage } from 'node:http'
+import { Agent as HttpsAgent, type RequestOptions as HttpsRequestOptions } from 'node:https'
+import type { Duplex } from 'node:stream'
 import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import httpProxy from '@fastify/http-proxy'
@@ -45,10 +46,26 @@ function failUnaskedUpgrade (this: ClientRequest, res: IncomingMessage, socket: 
 // addRequest is where every request meets its agent, pooled socket or not.
 type AgentWithAddRequest = { addRequest: (req: ClientRequest, options: unknown) => void }
 
+/**
+ * The upstream URL reaches the agent with an IPv6 address still in brackets
+ * (`[::1]`, as URL.hostname keeps it), which the resolver cannot look up:
+ * the socket wants it bare (R190: AAAA addresses are servers too).
+ */
+function bareHost<T extends { host?: string | null }> (options: T): T {
+  const { host } = options
+  return typeof host === 'string' && host.startsWith('[') && host.endsWith(']') ? { ...options, host: host.slice(1, -1) } : options
+}
+
+type ConnectCallback = (err: Error | null, stream: Duplex) => void
+
 class PassthroughHttpAgent extends HttpAgent {
   addRequest (req: ClientRequest, options: unknown): void {
     req.on('upgrade', failUnaskedUpgrade);
     (HttpAgent.prototype as unknown as AgentWithAddRequest).addRequest.call(this, req, options)
+  }
+
+  override createConnection (options: ClientRequestArgs, callback?: ConnectCallback): Duplex | null | undefined {
+    return super.createConnection(bareHost(options), callback)
   }
 }
 
@@ -56,6 +73,10 @@ class PassthroughHttpsAgent extends HttpsAgent {
   addRequest (req: ClientRequest, options: unknown): void {
     req.on('upgrade', failUnaskedUpgrade);
     (HttpsAgent.prototype as unknown as AgentWithAddRequest).addRequest.call(this, req, options)
+  }
+
+  override createConnection (options: HttpsRequestOptions, callback?: ConnectCallback): Duplex | null | undefined {
+    return super.createConnection(bareHost(options), callback)
   }
 }
 

@@ -5,7 +5,8 @@ import type { WsProxyOptions, WsProxyStats } from '../plugin/index.js'
 import { closeEchoBackends, startEchoBackend, type EchoBackend } from './helpers/backends.js'
 import { startDnsServer, type TestDnsServer } from './helpers/dns-server.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
-import { backendFor, closeWs, echo, openOn, refusal, startProxy, waitFor, type ProxyUnderTest } from './helpers/plugin-harness.js'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { backendFor, closeWs, echo, httpGet, openOn, refusal, startProxy, waitFor, type ProxyUnderTest } from './helpers/plugin-harness.js'
 
 const NAME = 'chat.dns.test'
 
@@ -45,7 +46,7 @@ async function dnsStack (
   const dns = await startDnsServer()
   const { port, backends } = await backendsOn(addresses)
   dns.set(NAME, records(port))
-  const proxy = await startProxy({ upstreams: { chat: group(dns, port) }, routes: [{ path: '/ws', upstream: 'chat' }] })
+  const proxy = await startProxy({ upstreams: { chat: group(dns, port) }, routes: [{ path: '/ws', upstream: 'chat', http: true }] })
   const stats = (): WsProxyStats['upstreams'][string] => proxy.app.wsProxy.stats().upstreams.chat
   return {
     dns,
@@ -100,6 +101,12 @@ test('R190 a host-name server is resolved at start; an address added to DNS beco
     const change = proxy.logs.find(line => line.msg === 'upstream addresses changed' && Array.isArray(line.added) && line.added.length === 1)
     assert.deepEqual(change?.added, [`http://127.0.0.3:${port}`])
     assert.equal(change?.upstream, 'chat')
+
+    // onClose clears the resolution timers: no query reaches DNS after close.
+    await proxy.close()
+    const queries = dns.queries.length
+    await sleep(700)
+    assert.equal(dns.queries.length, queries)
   } finally {
     await stack.close()
   }
@@ -137,6 +144,28 @@ test('R191 an address removed from DNS gets no new connections while its open tu
     await waitFor(() => stack.stats().servers.every(server => server.draining !== true), 'the drained server to leave the stats')
   } finally {
     for (const ws of open) await closeWs(ws)
+    await stack.close()
+  }
+  await assertNoFdLeak(baseline)
+})
+
+test('R190 a short TTL brings the next resolution forward, but not below 1 s', async () => {
+  const baseline = openFdCount()
+  const stack = await dnsStack(['127.0.0.1', '127.0.0.2'], () => ({ A: ['127.0.0.1'], ttl: 0 }),
+    (dns, port) => ({ resolver: [dns.address], resolveInterval: '1h', servers: [`http://${NAME}:${port}`] }))
+  const { dns } = stack
+  try {
+    const aQueries = (): number => dns.queries.filter(query => query === `A ${NAME}`).length
+    const start = aQueries()
+    const [status] = stack.stats().dns ?? []
+    const wait = (status.nextResolveAt ?? 0) - (status.resolvedAt ?? 0)
+    assert.ok(wait >= 990 && wait <= 1100, `TTL 0 waits the 1 s floor, not the 1 h interval: ${wait} ms`)
+    dns.set(NAME, { A: ['127.0.0.1', '127.0.0.2'], ttl: 0 })
+    await waitFor(() => stack.urls().length === 2, 'the new address, found at the TTL pace', 3000)
+    await sleep(2000)
+    const rounds = aQueries() - start
+    assert.ok(rounds >= 2 && rounds <= 5, `about one resolution per second: ${rounds} in about 3 s`)
+  } finally {
     await stack.close()
   }
   await assertNoFdLeak(baseline)
@@ -262,6 +291,9 @@ test('R190 A and AAAA records both give servers; an IPv6 address is a server in 
   try {
     assert.deepEqual(stack.urls(), [`http://127.0.0.1:${port}`, `http://[::1]:${port}`])
     assert.deepEqual(await spread(proxy, 4), { '127.0.0.1': 2, '::1': 2 })
+    // Plain HTTP on the route goes to the addresses too.
+    const answers = [await httpGet(`${proxy.httpBase}/ws`), await httpGet(`${proxy.httpBase}/ws`)]
+    assert.deepEqual(answers.map(answer => answer.headers['x-backend']).sort(), ['127.0.0.1', '::1'])
   } finally {
     await stack.close()
   }
