@@ -159,7 +159,7 @@ test('R190 a short TTL brings the next resolution forward, but not below 1 s', a
     const start = aQueries()
     const [status] = stack.stats().dns ?? []
     const wait = (status.nextResolveAt ?? 0) - (status.resolvedAt ?? 0)
-    assert.ok(wait >= 990 && wait <= 1100, `TTL 0 waits the 1 s floor, not the 1 h interval: ${wait} ms`)
+    assert.ok(wait >= 990 && wait <= 1500, `TTL 0 waits the 1 s floor, not the 1 h interval: ${wait} ms`)
     dns.set(NAME, { A: ['127.0.0.1', '127.0.0.2'], ttl: 0 })
     await waitFor(() => stack.urls().length === 2, 'the new address, found at the TTL pace', 3000)
     await sleep(2000)

@@ -101,6 +101,11 @@ export class UpstreamGroup {
    * round-robin sequence, so it is smooth over the new set from the start.
    */
   setEntryServers (index: number, servers: readonly ResolvedServer[]): ServerSetChange {
+    const before = this.entryServers[index]
+    // The usual answer is the same set: leave the balancers (and ketama points) as they are.
+    if (before.length === servers.length && before.every((server, i) => server.url === servers[i].url && sameSettings(server, servers[i]))) {
+      return { added: [], removed: [] }
+    }
     this.entryServers[index] = [...servers]
     return this.rebuild()
   }
