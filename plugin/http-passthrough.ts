@@ -49,7 +49,7 @@ type AgentWithAddRequest = { addRequest: (req: ClientRequest, options: unknown) 
 /**
  * The upstream URL reaches the agent with an IPv6 address still in brackets
  * (`[::1]`, as URL.hostname keeps it), which the resolver cannot look up:
- * the socket wants it bare (R190: AAAA addresses are servers too).
+ * the socket wants it bare (R44: AAAA addresses are servers too).
  */
 function bareHost<T extends { host?: string | null }> (options: T): T {
   const { host } = options

@@ -95,7 +95,7 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
   let uninstall: (() => void) | null = null
   fastify.addHook('onReady', async () => {
     uninstall = installUpgradeDispatcher(fastify, runtime)
-    // R190: host-name servers are resolved before the first client (the wait is bounded).
+    // R44: host-name servers are resolved before the first client (the wait is bounded).
     await Promise.all(runtime.dns.map(async dns => await dns.start()))
   })
 

@@ -23,7 +23,7 @@ async function status (adminPort: number): Promise<StatusReport> {
   return JSON.parse(res.body) as StatusReport
 }
 
-test('R196 /status and `ws-cluster status` show each host-name server: its addresses, last resolution and last error', async () => {
+test('R50 /status and `ws-cluster status` show each host-name server: its addresses, last resolution and last error', async () => {
   const dns = await startDnsServer()
   const backend = await startEchoBackend({ name: 'only' })
   dns.set(NAME, { A: ['127.0.0.1'], ttl: 30 })
@@ -89,7 +89,7 @@ class Capture extends Writable {
   }
 }
 
-test('R195 check: a host-name server passes; one that does not resolve now is a warning on stderr, and the exit code stays 0', async (t) => {
+test('R49 check: a host-name server passes; one that does not resolve now is a warning on stderr, and the exit code stays 0', async (t) => {
   const baseline = openFdCount()
   const dns = await startDnsServer()
   dns.set(NAME, { A: ['127.0.0.1'] })

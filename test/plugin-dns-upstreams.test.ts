@@ -73,12 +73,12 @@ async function spread (proxy: ProxyUnderTest, count: number): Promise<Record<str
   return seen
 }
 
-test('R190 a host-name server is resolved at start; an address added to DNS becomes a server and new connections spread over it', async () => {
+test('R44 a host-name server is resolved at start; an address added to DNS becomes a server and new connections spread over it', async () => {
   const baseline = openFdCount()
   const stack = await dnsStack(['127.0.0.1', '127.0.0.2', '127.0.0.3'], () => ({ A: ['127.0.0.2', '127.0.0.1'], ttl: 30 }))
   const { dns, port, proxy } = stack
   try {
-    // Resolved before the first client: the servers are the addresses, in address order, named after the entry (R196).
+    // Resolved before the first client: the servers are the addresses, in address order, named after the entry (R50).
     assert.deepEqual(stack.urls(), [`http://127.0.0.1:${port}`, `http://127.0.0.2:${port}`])
     assert.ok(stack.stats().servers.every(server => server.name === `http://${NAME}:${port}`))
     const [status] = stack.stats().dns ?? []
@@ -113,7 +113,7 @@ test('R190 a host-name server is resolved at start; an address added to DNS beco
   await assertNoFdLeak(baseline)
 })
 
-test('R191 an address removed from DNS gets no new connections while its open tunnel keeps working until it closes', async () => {
+test('R45 an address removed from DNS gets no new connections while its open tunnel keeps working until it closes', async () => {
   const baseline = openFdCount()
   const stack = await dnsStack(['127.0.0.1', '127.0.0.2'], () => ({ A: ['127.0.0.1', '127.0.0.2'], ttl: 30 }))
   const { dns, port, proxy, backends } = stack
@@ -149,7 +149,7 @@ test('R191 an address removed from DNS gets no new connections while its open tu
   await assertNoFdLeak(baseline)
 })
 
-test('R190 a short TTL brings the next resolution forward, but not below 1 s', async () => {
+test('R44 a short TTL brings the next resolution forward, but not below 1 s', async () => {
   const baseline = openFdCount()
   const stack = await dnsStack(['127.0.0.1', '127.0.0.2'], () => ({ A: ['127.0.0.1'], ttl: 0 }),
     (dns, port) => ({ resolver: [dns.address], resolveInterval: '1h', servers: [`http://${NAME}:${port}`] }))
@@ -171,7 +171,7 @@ test('R190 a short TTL brings the next resolution forward, but not below 1 s', a
   await assertNoFdLeak(baseline)
 })
 
-test('R192 when the resolver cannot be asked the last good set stays, the log says so once, and stats show the error until it answers again', async () => {
+test('R46 when the resolver cannot be asked the last good set stays, the log says so once, and stats show the error until it answers again', async () => {
   const baseline = openFdCount()
   const stack = await dnsStack(['127.0.0.1', '127.0.0.2'], () => ({ A: ['127.0.0.1', '127.0.0.2'], ttl: 30 }))
   const { dns, port, proxy } = stack
@@ -201,7 +201,7 @@ test('R192 when the resolver cannot be asked the last good set stays, the log sa
   await assertNoFdLeak(baseline)
 })
 
-test('R192 a name that does not exist leaves the group without servers: 502 with a log line naming it, until it resolves', async () => {
+test('R46 a name that does not exist leaves the group without servers: 502 with a log line naming it, until it resolves', async () => {
   const baseline = openFdCount()
   const stack = await dnsStack(['127.0.0.1'], () => ({ A: ['127.0.0.1'] }))
   const { dns, port, proxy } = stack
@@ -225,7 +225,7 @@ test('R192 a name that does not exist leaves the group without servers: 502 with
   await assertNoFdLeak(baseline)
 })
 
-test('R190 a failed connection to a DNS address re-resolves its name early (resolveInterval 1 h)', async () => {
+test('R44 a failed connection to a DNS address re-resolves its name early (resolveInterval 1 h)', async () => {
   const baseline = openFdCount()
   const stack = await dnsStack(['127.0.0.1', '127.0.0.2'], () => ({ A: ['127.0.0.1', '127.0.0.2'], ttl: 3600 }),
     (dns, port) => ({ resolver: [dns.address], resolveInterval: '1h', servers: [`http://${NAME}:${port}`] }))
@@ -245,7 +245,7 @@ test('R190 a failed connection to a DNS address re-resolves its name early (reso
   await assertNoFdLeak(baseline)
 })
 
-test('R193 SRV records give each server its port and weight; higher priority values are backups', async () => {
+test('R47 SRV records give each server its port and weight; higher priority values are backups', async () => {
   const baseline = openFdCount()
   const dns = await startDnsServer()
   const list = [
@@ -284,7 +284,7 @@ test('R193 SRV records give each server its port and weight; higher priority val
   await assertNoFdLeak(baseline)
 })
 
-test('R190 A and AAAA records both give servers; an IPv6 address is a server in brackets', async () => {
+test('R44 A and AAAA records both give servers; an IPv6 address is a server in brackets', async () => {
   const baseline = openFdCount()
   const stack = await dnsStack(['127.0.0.1', '::1'], () => ({ A: ['127.0.0.1'], AAAA: ['::1'], ttl: 20 }))
   const { port, proxy } = stack
@@ -300,7 +300,7 @@ test('R190 A and AAAA records both give servers; an IPv6 address is a server in 
   await assertNoFdLeak(baseline)
 })
 
-test('R190 without a resolver the system resolver (getaddrinfo, /etc/hosts) resolves the name, with no TTL', async () => {
+test('R44 without a resolver the system resolver (getaddrinfo, /etc/hosts) resolves the name, with no TTL', async () => {
   const baseline = openFdCount()
   const { port, backends } = await backendsOn(['127.0.0.1', '::1'])
   const proxy = await startProxy({

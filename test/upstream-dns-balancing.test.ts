@@ -7,7 +7,7 @@ import { UpstreamGroup, type PickContext } from '../plugin/upstream/upstream-gro
 import type { UpstreamServer } from '../plugin/upstream/upstream-server.js'
 
 /*
- * R194: the balancers over a set that DNS changes. These tests drive the
+ * R48: the balancers over a set that DNS changes. These tests drive the
  * group directly with the servers a resolution produces (the addresses are
  * never connected to); plugin-dns-upstreams.test.ts covers the same path
  * with a real DNS server, backends and clients.
@@ -36,7 +36,7 @@ function keyMap (group: UpstreamGroup, keys: number): string[] {
   return out
 }
 
-test('R194 consistent hash: adding an address moves about 1/n of the keys, all of them to the new server; removing one moves only its keys', () => {
+test('R48 consistent hash: adding an address moves about 1/n of the keys, all of them to the new server; removing one moves only its keys', () => {
   const group = groupOf({ balance: 'hash', hashKey: 'header:x-user', servers: ['http://pods.dns.test:9000'] })
   resolveTo(group, 0, hosts(4))
   const KEYS = 20_000
@@ -59,14 +59,14 @@ test('R194 consistent hash: adding an address moves about 1/n of the keys, all o
   assert.ok(lost > 0.6 / 5 && lost < 1.4 / 5, `the removed server held ${lost} of the keys`)
 })
 
-test('R194 consistent hash: a resolved address hashes as "ip:port", so keys land where nginx puts them for `server ip:port`, whatever the answer order', () => {
+test('R48 consistent hash: a resolved address hashes as "ip:port", so keys land where nginx puts them for `server ip:port`, whatever the answer order', () => {
   const literal = groupOf({ balance: 'hash', hashKey: 'header:x-user', servers: hosts(4).map(host => `http://${host}:9000`) })
   const resolved = groupOf({ balance: 'hash', hashKey: 'header:x-user', servers: ['http://pods.dns.test:9000'] })
   resolveTo(resolved, 0, [...hosts(4)].reverse())
   assert.deepEqual(keyMap(resolved, 5000), keyMap(literal, 5000))
 })
 
-test('R194 smooth weighted round-robin restarts smooth over the new set: 5,1,1 after a name gains an address gives A A B A C A A', () => {
+test('R48 smooth weighted round-robin restarts smooth over the new set: 5,1,1 after a name gains an address gives A A B A C A A', () => {
   const group = groupOf({ servers: [{ url: 'http://127.0.0.1:9001', weight: 5 }, 'http://pods.dns.test:9000'] })
   resolveTo(group, 1, hosts(1))
   // Leave the running weights mid-sequence before the change.
@@ -77,7 +77,7 @@ test('R194 smooth weighted round-robin restarts smooth over the new set: 5,1,1 a
   assert.deepEqual(seen.join(''), 'AABACAAAABACAA')
 })
 
-test('R194 round-robin with equal weights: across additions and removals every window of n picks reaches each server once', () => {
+test('R48 round-robin with equal weights: across additions and removals every window of n picks reaches each server once', () => {
   const group = groupOf({ servers: ['http://pods.dns.test:9000'] })
   const ctx: PickContext = { clientAddress: '', hashKey: '' }
   for (const set of [hosts(2), hosts(3), hosts(5), hosts(4, 12), hosts(2, 13)]) {
@@ -89,7 +89,7 @@ test('R194 round-robin with equal weights: across additions and removals every w
   }
 })
 
-test('R194 least-conn: servers that stay keep their open connections and health; a new server fills up first', () => {
+test('R48 least-conn: servers that stay keep their open connections and health; a new server fills up first', () => {
   const group = groupOf({ balance: 'least-conn', servers: ['http://pods.dns.test:9000'] })
   resolveTo(group, 0, hosts(2))
   const [a, b] = group.servers
@@ -115,7 +115,7 @@ test('R194 least-conn: servers that stay keep their open connections and health;
   assert.ok(next === a || next === c)
 })
 
-test('R194 ip-hash over a changed set picks what a group configured with that set picks (nginx rebuilds its peer list)', () => {
+test('R48 ip-hash over a changed set picks what a group configured with that set picks (nginx rebuilds its peer list)', () => {
   const group = groupOf({ balance: 'ip-hash', servers: ['http://pods.dns.test:9000'] })
   resolveTo(group, 0, hosts(3))
   resolveTo(group, 0, hosts(4))
@@ -126,7 +126,7 @@ test('R194 ip-hash over a changed set picks what a group configured with that se
   }
 })
 
-test('R191 a removed server with open connections is listed as draining until they end; an address that comes back keeps its state', () => {
+test('R45 a removed server with open connections is listed as draining until they end; an address that comes back keeps its state', () => {
   const group = groupOf({ servers: ['http://pods.dns.test:9000'] })
   resolveTo(group, 0, hosts(2))
   const b = group.servers[1]
@@ -147,7 +147,7 @@ test('R191 a removed server with open connections is listed as draining until th
   assert.deepEqual(group.stats(T0).servers.map(s => s.url), ['http://127.0.0.11:9000'])
 })
 
-test('R193 SRV records: lowest priority primaries, others backups; a backup entry keeps only the lowest as backups; weights 0 and above 1000 are bounded; an entry weight wins', () => {
+test('R47 SRV records: lowest priority primaries, others backups; a backup entry keeps only the lowest as backups; weights 0 and above 1000 are bounded; an entry weight wins', () => {
   const base: ResolvedServer = {
     url: 'http://_ws._tcp.chat.dns.test',
     protocol: 'http:',
@@ -180,7 +180,7 @@ test('R193 SRV records: lowest priority primaries, others backups; a backup entr
   ])
 })
 
-test('R195 options: resolveInterval, resolver and srv are checked with the option path, the value and what is allowed', () => {
+test('R49 options: resolveInterval, resolver and srv are checked with the option path, the value and what is allowed', () => {
   const problems = (upstream: Record<string, unknown>): string[] =>
     validateOptions({ upstreams: { g: upstream }, routes: [{ path: '/ws', upstream: 'g' }] }).problems.map(p => `${p.path}: ${p.message}`)
   assert.deepEqual(problems({ servers: ['http://chat.default.svc.cluster.local:9000'], resolveInterval: '10s', resolver: ['10.96.0.10', '127.0.0.1:5353', '[::1]:53'] }), [])

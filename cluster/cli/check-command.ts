@@ -34,7 +34,7 @@ export async function runCheck (flags: CliFlags, io: CheckIo): Promise<number> {
   }
   try {
     const config = await loadConfig({ cwd: io.cwd, env: io.env, flags })
-    // R195: a host name that does not resolve here and now is a warning, not an error.
+    // R49: a host name that does not resolve here and now is a warning, not an error.
     const warnings = await checkUpstreamNames(config.upstreams)
     if (warnings.length > 0) io.stderr.write(warnings.map(w => `${config.file ?? '(no config file)'}: warning: ${w.path}: ${w.message}\n`).join(''))
     io.stdout.write(`configuration file ${config.file ?? '(none)'} is valid\n`)

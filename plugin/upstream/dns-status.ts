@@ -1,6 +1,6 @@
 import type { ResolvedServer } from '../options/options-types.js'
 
-/** What `stats()` and the admin `/status` show for one server given by host name (R192). */
+/** What `stats()` and the admin `/status` show for one server given by host name (R46). */
 export interface DnsNameStatus {
   /** The configured URL (`http://chat.default.svc.cluster.local:9000`). */
   name: string

@@ -46,7 +46,7 @@ async function checkServer (group: ResolvedUpstream, index: number, server: Reso
  * `ws-cluster check` resolves each server given by host name once, as
  * `start` would, and lists those that do not resolve now. A name that is
  * missing at check time may well exist where and when the cluster runs
- * (a Kubernetes Service before its pods), so these are warnings (R195).
+ * (a Kubernetes Service before its pods), so these are warnings (R49).
  * Upstream groups with problems are skipped: the validator reports those.
  *
  * @example

@@ -11,7 +11,7 @@ import type { UpstreamServer } from './upstream-server.js'
 
 /**
  * Keeps the servers of a group's host-name entries in step with DNS
- * (R190–R193): each name is resolved at start, again every
+ * (R44–R47): each name is resolved at start, again every
  * `resolveInterval` (sooner when the answer's TTL is shorter, never sooner
  * than 1 s), and early when one of its servers fails. An answer replaces the
  * name's servers in the group; a name that does not exist leaves it none;

@@ -32,7 +32,7 @@ export interface UpstreamGroupStats {
   dns?: DnsNameStatus[]
 }
 
-/** What a change of the server set did (R190). */
+/** What a change of the server set did (R44). */
 export interface ServerSetChange {
   added: UpstreamServer[]
   removed: UpstreamServer[]
@@ -97,7 +97,7 @@ export class UpstreamGroup {
    * Replaces the servers of configured entry `index` (the addresses its name
    * resolved to). A server whose address and settings stay keeps its state
    * (health, failure window, connection counts); one that leaves gets no new
-   * connections while its open ones go on (R191). Any change restarts the
+   * connections while its open ones go on (R45). Any change restarts the
    * round-robin sequence, so it is smooth over the new set from the start.
    */
   setEntryServers (index: number, servers: readonly ResolvedServer[]): ServerSetChange {
