@@ -9,7 +9,7 @@ import { requestShapeHook } from './request-checks.js'
 import { installUpgradeDispatcher } from './upgrade/upgrade-dispatch.js'
 import { proxyUpgrade } from './upgrade/upgrade-proxy.js'
 
-export type { WsProxyOptions, RouteOptions, UpstreamOptions, UpstreamServerOptions, LimitsOptions, BalanceMethod } from './options/options-types.js'
+export type { WsProxyOptions, RouteOptions, RouteHeadersOptions, UpstreamOptions, UpstreamServerOptions, LimitsOptions, BalanceMethod } from './options/options-types.js'
 export type { WsProxyStats, RouteStats } from './proxy-stats.js'
 export type { Duration } from './options/duration.js'
 export { parseDuration } from './options/duration.js'

@@ -13,3 +13,5 @@ export { PROXY_KEYS, resolveProxyOptions, validateOptions } from './options/opti
 export type { LimitsOptions, RouteOptions, UpstreamOptions, ResolvedOptions } from './options/options-types.js'
 export type { UpstreamServerStats } from './upstream/upstream-server.js'
 export { normalizeAddress, setClientAddress } from './client-identity.js'
+export { TEMPLATE_VARIABLES, TEMPLATE_VARIABLES_TEXT } from './options/header-template.js'
+export { isProxyOwnedHeader, PROXY_OWNED_HEADERS_TEXT } from './options/validate-route-headers.js'

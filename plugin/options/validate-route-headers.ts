@@ -15,12 +15,14 @@ const HEADERS_KEYS = ['set', 'append', 'remove'] as const
  * could change them could break the handshake or the framing of the request.
  */
 const OWNED = new Set(['upgrade', 'connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'proxy-connection', 'content-length'])
-const OWNED_TEXT = 'Upgrade, Connection, Sec-WebSocket-* and the hop-by-hop headers Keep-Alive, TE, Trailer, Transfer-Encoding, ' +
+/** The headers a route cannot touch, as error messages name them. */
+export const PROXY_OWNED_HEADERS_TEXT = 'Upgrade, Connection, Sec-WebSocket-* and the hop-by-hop headers Keep-Alive, TE, Trailer, Transfer-Encoding, ' +
   'Proxy-Connection and Content-Length belong to the proxy'
 // RFC 9110 §5.6.2 token: what Node's HTTP client accepts as a header name.
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 
-function isOwned (lower: string): boolean {
+/** True for a (lower-cased) header name that only the proxy writes; from-nginx asks too. */
+export function isProxyOwnedHeader (lower: string): boolean {
   return OWNED.has(lower) || lower.startsWith('sec-websocket-')
 }
 
@@ -31,8 +33,8 @@ function checkName (name: unknown, path: string, operation: 'set' | 'append' | '
     return undefined
   }
   const lower = name.toLowerCase()
-  if (isOwned(lower)) {
-    problems.push({ path, message: got(name, `a header the proxy does not own: ${OWNED_TEXT}, so a route cannot ${operation} them`) })
+  if (isProxyOwnedHeader(lower)) {
+    problems.push({ path, message: got(name, `a header the proxy does not own: ${PROXY_OWNED_HEADERS_TEXT}, so a route cannot ${operation} them`) })
     return undefined
   }
   if (lower === 'host' && operation !== 'set') {
