@@ -10,7 +10,7 @@ import { installUpgradeDispatcher } from './upgrade/upgrade-dispatch.js'
 import { proxyUpgrade } from './upgrade/upgrade-proxy.js'
 
 export type { WsProxyOptions, RouteOptions, RouteHeadersOptions, UpstreamOptions, UpstreamServerOptions, LimitsOptions, BalanceMethod } from './options/options-types.js'
-export type { WsProxyStats, RouteStats } from './proxy-stats.js'
+export type { WsProxyStats, RouteStats, RouteSettings } from './proxy-stats.js'
 export type { Duration } from './options/duration.js'
 export { parseDuration } from './options/duration.js'
 export { resolveOptions } from './options/options-validate.js'
