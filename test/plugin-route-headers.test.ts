@@ -14,6 +14,7 @@ import { closeWs, rawConnect, startProxy, statusOf, upgradeHead, waitFor, type P
 
 // The `headers` route option (R180-R182) on upgrades and on plain-HTTP
 // passthrough, against a real `ws` backend that records the requests it got.
+// R38: each test ends with the file descriptors it started with.
 
 function headerValues (rawHeaders: string[], name: string): string[] {
   const out: string[] = []

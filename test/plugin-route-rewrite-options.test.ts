@@ -12,6 +12,7 @@ import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 
 // R183, R185: what `headers` and `upstreamPath` refuse, with the option
 // path, the value and what is allowed, in the plugin and in `ws-cluster check`.
+// R38: the file ends with the descriptors it started with (the CLI's pipes too).
 const fileBaseline = openFdCount()
 after(() => assertNoFdLeak(fileBaseline))
 

@@ -7,6 +7,7 @@ import { closeWs, echo, httpGet, openWs, startProxy } from './helpers/plugin-har
 // R184: `upstreamPath` replaces the matched part of the path by plain
 // concatenation, as the URI of nginx's `proxy_pass http://b/uri` does, for
 // upgrades and plain-HTTP passthrough alike; the query goes on as it came.
+// R38: each test ends with the file descriptors it started with.
 
 const ROUTES = [
   { path: '/ws/*', upstream: 'b', http: true, upstreamPath: '/' },
