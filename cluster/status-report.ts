@@ -83,7 +83,8 @@ export function mergeWorkerStats (all: WorkerStats[]): Pick<StatusReport, 'conne
   for (const stats of all) {
     addInto(connections, stats.connections)
     for (const [path, figures] of Object.entries(stats.routes)) {
-      const merged = routes[path] ?? (routes[path] = { open: 0, total: 0, failed: 0, bytesFromClients: 0, bytesToClients: 0 })
+      // Every worker runs the same config, so the first one's settings stand for all.
+      const merged = routes[path] ?? (routes[path] = { open: 0, total: 0, failed: 0, bytesFromClients: 0, bytesToClients: 0, settings: figures.settings })
       addInto(merged, figures)
     }
     for (const [name, group] of Object.entries(stats.upstreams)) {

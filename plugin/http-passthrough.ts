@@ -12,6 +12,8 @@ import type { RouteRuntime } from './proxy-runtime.js'
 import type { UpstreamGroup } from './upstream/upstream-group.js'
 import { upstreamHostHeader } from './upgrade/upstream-request-headers.js'
 import type { UpstreamServer } from './upstream/upstream-server.js'
+import { upstreamTarget } from './upstream-path.js'
+import { applyRouteHeaders } from './route-headers.js'
 
 const kTarget = Symbol('ws-cluster.http-target')
 
@@ -121,6 +123,16 @@ export async function registerHttpPassthrough (
       upstream: '',
       routes: config.prefix === null ? ['/'] : ['/*'],
       websocket: false,
+      // http-proxy hands over the path it matched (the query stays on the request); upstreamPath replaces
+      // the matched part by plain concatenation (R55), which its rewritePrefix cannot express.
+      handler: (request, reply, dest, options) => {
+        const path = upstreamTarget(config, dest)
+        if (path === null) {
+          request.log.warn({ url: request.url, route: config.path }, 'http passthrough: the path does not begin with the route\'s own')
+          return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `${request.url} is not below ${config.path}` })
+        }
+        return reply.from(path, options)
+      },
       http: { agents, requestOptions: { timeout: config.idleTimeout } },
       replyOptions: {
         getUpstream: (request) => ((request as TargetedRequest)[kTarget] as { server: UpstreamServer }).server.id,
@@ -130,11 +142,10 @@ export async function registerHttpPassthrough (
           // reply-from has already replaced Host with the upstream's; R31 wants the client's by default.
           const clientHost = request.headers.host
           out.host = config.preserveHost && clientHost !== undefined ? clientHost : upstreamHostHeader(target.server.config)
-          if (config.forwardedHeaders) {
-            const encrypted = (request.raw.socket as TLSSocket).encrypted === true
-            const raw = request.raw as IncomingMessage
-            Object.assign(out, forwardedValues(raw, clientAddressOf(raw.socket), encrypted))
-          }
+          const raw = request.raw as IncomingMessage
+          const encrypted = (raw.socket as TLSSocket).encrypted === true
+          if (config.forwardedHeaders) Object.assign(out, forwardedValues(raw, clientAddressOf(raw.socket), encrypted))
+          if (config.headers !== null) applyRouteHeaders(out, config.headers, { req: raw, clientAddress: clientAddressOf(raw.socket), encrypted })
           return out
         },
         onError: (reply, { error: failure }) => {

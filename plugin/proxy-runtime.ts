@@ -42,7 +42,7 @@ export class ProxyRuntime {
       group: this.groups.get(config.upstream) as UpstreamGroup,
       timeouts: { idleTimeout: config.idleTimeout, sendTimeout: config.sendTimeout, finTimeout: config.finTimeout }
     }))
-    this.counters = new ProxyCounters(options.routes.map(route => route.path))
+    this.counters = new ProxyCounters(options.routes)
     this.limits = new ConnectionLimits(options.limits.maxConnections, options.limits.maxConnectionsPerIp)
     this.admission = new ConnectionAdmission(this.counters, options.limits.maxConnections, options.limits.maxConnectionsPerIp, log)
   }

@@ -1,4 +1,5 @@
 import type { Duration } from './duration.js'
+import type { ResolvedRouteHeaders } from './header-template.js'
 
 /** How a route carries a WebSocket once the upstream switched protocols. */
 export type RouteMode = 'tunnel'
@@ -77,6 +78,33 @@ export interface RouteOptions {
   preserveHost?: boolean
   /** Also proxy non-upgrade requests on this route (Socket.IO polling, health checks). Default false. */
   http?: boolean
+  /** Upstream request headers (nginx `proxy_set_header`); see {@link RouteHeadersOptions}. */
+  headers?: RouteHeadersOptions
+  /**
+   * Replaces the part of the path the route matched, as the URI of nginx's
+   * `proxy_pass http://b/uri` does: route `/ws/*` with `'/'` sends `/ws/chat?x=1`
+   * upstream as `/chat?x=1`; route `/ws` with `'/socket'` sends `/socket`.
+   */
+  upstreamPath?: string
+}
+
+/**
+ * Upstream request headers of a route. Values are literals or use nginx
+ * variables: `$host`, `$http_host`, `$server_port`, `$remote_addr`, `$scheme`,
+ * `$request_uri`, `$http_<name>` (or `${name}`). A value that comes out empty
+ * is not sent. Upgrade, Connection, Sec-WebSocket-* and hop-by-hop headers
+ * belong to the proxy.
+ *
+ * @example
+ * { set: { Host: '$host:$server_port', 'X-Tenant': '$http_x_tenant' }, append: { Via: '1.1 ws-cluster' }, remove: ['X-Debug'] }
+ */
+export interface RouteHeadersOptions {
+  /** Replace every copy the client sent, and the built-in Host, X-Forwarded-* and X-Real-IP. */
+  set?: Record<string, string>
+  /** Add a value after the copies sent anyway. */
+  append?: Record<string, string>
+  /** Never send these upstream (names ignore case); Host cannot be removed. */
+  remove?: string[]
 }
 
 /** Connection and request limits (nginx `worker_connections`, `limit_conn`, `large_client_header_buffers`). */
@@ -156,6 +184,9 @@ export interface ResolvedRoute {
   forwardedHeaders: boolean
   preserveHost: boolean
   http: boolean
+  /** The compiled `headers` option; null when the route has none. */
+  headers: ResolvedRouteHeaders | null
+  upstreamPath: string | null
 }
 
 export interface ResolvedOptions {
