@@ -9,7 +9,7 @@ export interface WorkerStatus {
   state: 'starting' | 'serving' | 'draining'
   uptimeSeconds: number
   connections: WorkerStats['connections'] | null
-  /** Hand-offs sent to it and not yet taken, and connections waiting for its slot (R120); null unless it serves the slot. */
+  /** Hand-offs sent to it and not yet taken, and connections waiting for its slot (R58); null unless it serves the slot. */
   queue: { inFlight: number, waiting: number } | null
   /** Milliseconds since it last answered a heartbeat; null when not watched. */
   heartbeatAgeMs: number | null

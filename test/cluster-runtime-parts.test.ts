@@ -119,7 +119,7 @@ test('R42 status merges workers: counters add up, a server is up only if every w
   await assertNoFdLeak(baseline)
 })
 
-test('R125 run state: next to the config file, named after it; WS_CLUSTER_RUN_DIR wins; over-long socket paths go to XDG_RUNTIME_DIR or a recorded private folder', async () => {
+test('R63 run state: next to the config file, named after it; WS_CLUSTER_RUN_DIR wins; over-long socket paths go to XDG_RUNTIME_DIR or a recorded private folder', async () => {
   const baseline = openFdCount()
   const state = runStateFor('/srv/app/ws-cluster.config.json', {}, '/')
   assert.equal(state.dir, '/srv/app/.ws-cluster')
@@ -144,7 +144,7 @@ test('R125 run state: next to the config file, named after it; WS_CLUSTER_RUN_DI
   await assertNoFdLeak(baseline)
 })
 
-test('R125 a claimed run folder is private; an over-long socket path lives in a fresh 0700 folder the CLI finds through the record', async (t) => {
+test('R63 a claimed run folder is private; an over-long socket path lives in a fresh 0700 folder the CLI finds through the record', async (t) => {
   const baseline = openFdCount()
   const root = mkdtempSync(join(tmpdir(), 'wsc-run-'))
   t.after(() => rmSync(root, { recursive: true, force: true }))
