@@ -1,4 +1,4 @@
-import type { UpstreamServerStats } from '../plugin/internal.js'
+import { emptyRouteStats, type UpstreamServerStats } from '../plugin/internal.js'
 import type { WorkerStats } from './ipc-messages.js'
 
 /** One worker as `/status` and `ws-cluster status` show it. */
@@ -64,7 +64,7 @@ export function mergeWorkerStats (all: WorkerStats[]): Pick<StatusReport, 'conne
   for (const stats of all) {
     addInto(connections, stats.connections)
     for (const [path, figures] of Object.entries(stats.routes)) {
-      const merged = routes[path] ?? (routes[path] = { open: 0, total: 0, failed: 0, bytesFromClients: 0, bytesToClients: 0 })
+      const merged = routes[path] ?? (routes[path] = emptyRouteStats())
       addInto(merged, figures)
     }
     for (const [name, group] of Object.entries(stats.upstreams)) {

@@ -12,4 +12,6 @@ export { describeValue, parseDuration, type Duration } from './options/duration.
 export { PROXY_KEYS, resolveProxyOptions, validateOptions } from './options/options-validate.js'
 export type { LimitsOptions, RouteOptions, UpstreamOptions, ResolvedOptions } from './options/options-types.js'
 export type { UpstreamServerStats } from './upstream/upstream-server.js'
+export { emptyRouteStats } from './proxy-stats.js'
+export { hookModuleProblem } from './relay/hook-module.js'
 export { normalizeAddress, setClientAddress } from './client-identity.js'

@@ -13,6 +13,31 @@ export interface RouteStats {
   /** Bytes read from clients / written to clients by closed tunnels. */
   bytesFromClients: number
   bytesToClients: number
+  /** Relay routes: messages received from clients / from upstreams (before hooks). */
+  messagesFromClients: number
+  messagesFromUpstreams: number
+  /** Relay connections closed with 1009 because a message exceeded maxMessageSize. */
+  messagesTooBig: number
+  /** Relay connections closed with 1008 by the message rate limit. */
+  rateLimited: number
+  /** Relay connections closed with 1011 because the message hook threw or failed. */
+  hookErrors: number
+}
+
+/** A route's figures before its first upgrade. */
+export function emptyRouteStats (): RouteStats {
+  return {
+    open: 0,
+    total: 0,
+    failed: 0,
+    bytesFromClients: 0,
+    bytesToClients: 0,
+    messagesFromClients: 0,
+    messagesFromUpstreams: 0,
+    messagesTooBig: 0,
+    rateLimited: 0,
+    hookErrors: 0
+  }
 }
 
 /**
@@ -59,7 +84,7 @@ export class ProxyCounters {
 
   constructor (routePaths: readonly string[]) {
     for (const path of routePaths) {
-      this.routes.set(path, { open: 0, total: 0, failed: 0, bytesFromClients: 0, bytesToClients: 0 })
+      this.routes.set(path, emptyRouteStats())
     }
   }
 
