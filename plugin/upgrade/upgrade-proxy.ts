@@ -114,7 +114,11 @@ export async function proxyUpgrade (
         reply.hijack()
         claim.res.detachSocket(socket)
         const statusCode = result.res.statusCode ?? 502
-        relayAnswer(result.res, socket, route.config.handshakeTimeout, (bytes) => { session.answered(statusCode, bytes) })
+        relayAnswer(result.res, socket, route.config.handshakeTimeout, (bytes) => {
+          // Node may have detached the socket from a finished answer (res.socket null); it is never reused.
+          result.socket.destroy()
+          session.answered(statusCode, bytes)
+        })
         return
       }
       // On a relay route ws has checked the 101 against its own key and the offer it sent.
