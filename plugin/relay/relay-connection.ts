@@ -164,7 +164,11 @@ export class RelayConnection<M = unknown> implements DirectionHost {
     ws.on('close', (code: number, reason: Buffer) => { this.onSideClosed(side, code, reason) })
   }
 
-  /** ws reports protocol errors of a side here, after it has sent that side the matching close code. */
+  /**
+   * ws reports a side's protocol errors here, after it has sent that side the
+   * matching close code; the other side is told at once with the same code,
+   * rather than after the offender's closing handshake times out.
+   */
   private onSideError (side: RelaySide, err: NodeJS.ErrnoException): void {
     this.errorCode ??= err.code ?? err.message
     if (err.code === TOO_BIG) {
@@ -173,6 +177,11 @@ export class RelayConnection<M = unknown> implements DirectionHost {
       return
     }
     this.cause ??= side === 'client' ? 'client-error' : 'upstream-error'
+    if (this.closing || err.code?.startsWith('WS_ERR_') !== true) return
+    this.closing = true
+    const code = err.code === 'WS_ERR_INVALID_UTF8' ? 1007 : 1002
+    this.closeCode ??= code
+    closeSide(side === 'client' ? this.parts.upstreamWs : this.parts.clientWs, code, `${side} broke the WebSocket protocol`)
   }
 
   private onSideClosed (side: RelaySide, code: number, reason: Buffer): void {

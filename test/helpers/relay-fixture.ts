@@ -71,3 +71,14 @@ export async function withRelay (options: RelayFixtureOptions, body: (relay: Rel
 export function relayLogs (logs: Array<Record<string, unknown>>): Array<Record<string, unknown>> {
   return logs.filter(line => line.msg === 'relay closed')
 }
+
+/** The code and reason of `ws`'s close, once it closes; rejects after `timeoutMs` so a close that never comes fails the test. */
+export async function closeEvent (ws: WebSocket, timeoutMs = 10_000): Promise<[number, string]> {
+  return await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no close within ${timeoutMs} ms`)), timeoutMs)
+    ws.once('close', (code: number, reason: Buffer) => {
+      clearTimeout(timer)
+      resolve([code, String(reason)])
+    })
+  })
+}
