@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 import type { RelayOptions, RouteOptions } from '../../plugin/index.js'
 import { startEchoBackend, type EchoBackend, type EchoBackendOptions } from './backends.js'
@@ -14,6 +15,8 @@ export interface RelayUnderTest {
   /** Server-side sockets of the first backend, oldest first, with what each received. */
   upstreamSockets: WebSocket[]
   upstreamReceived: Map<WebSocket, Message[]>
+  /** Client connections as the proxy accepted them, to look at what it buffers per client. */
+  clientSockets: Socket[]
 }
 
 export interface RelayFixtureOptions {
@@ -41,6 +44,7 @@ export async function withRelay (options: RelayFixtureOptions, body: (relay: Rel
   const upstreamReceived = new Map<WebSocket, Message[]>()
   const backends: EchoBackend[] = []
   let proxy: ProxyUnderTest | null = null
+  const clientSockets: Socket[] = []
   try {
     for (const [i, spec] of (options.backends ?? [{}]).entries()) {
       backends.push(await startEchoBackend({
@@ -58,8 +62,8 @@ export async function withRelay (options: RelayFixtureOptions, body: (relay: Rel
       upstreams: { main: { servers: [...options.extraServers ?? [], ...backends.map(b => b.url)] } },
       routes: [{ ...options.route, path: '/ws', upstream: 'main', mode: 'relay', relay: options.relay }],
       shutdownTimeout: options.shutdownTimeout ?? 500
-    })
-    await body({ proxy, backends, url: `${proxy.wsBase}/ws`, upstreamSockets, upstreamReceived })
+    }, { before: (app) => { app.server.on('connection', (socket: Socket) => clientSockets.push(socket)) } })
+    await body({ proxy, backends, url: `${proxy.wsBase}/ws`, upstreamSockets, upstreamReceived, clientSockets })
   } finally {
     await proxy?.close()
     for (const backend of backends) await backend.close()
