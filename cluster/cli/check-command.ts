@@ -1,5 +1,7 @@
 import { helpText, type CliFlags } from './cli-args.js'
 import { ConfigError, FILE_PROBLEM_PATH, loadConfig } from '../config/config-load.js'
+import type { ClusterConfig } from '../config/config-types.js'
+import { hookModuleProblem, type OptionProblem } from '../../plugin/internal.js'
 
 export interface CheckIo {
   cwd: string
@@ -15,8 +17,25 @@ function problemLine (file: string | null, path: string, message: string): strin
 }
 
 /**
+ * Relay hooks must not only exist but load and export a hook: `check` imports
+ * each one (as the workers' hook pools will), so a syntax error or a missing
+ * export fails here rather than at the first worker start.
+ */
+async function hookProblems (config: ClusterConfig): Promise<OptionProblem[]> {
+  const problems: OptionProblem[] = []
+  for (const [i, route] of config.routes.entries()) {
+    const hook = route.relay?.onMessage
+    if (typeof hook !== 'string') continue
+    const problem = await hookModuleProblem(hook)
+    if (problem !== null) problems.push({ path: `routes[${i}].relay.onMessage`, message: `${problem} ("${hook}")` })
+  }
+  return problems
+}
+
+/**
  * `ws-cluster check` (nginx -t): loads the config exactly as `start` would —
- * file, `WS_CLUSTER_*` environment, flags — and prints either
+ * file, `WS_CLUSTER_*` environment, flags — and loads the relay hook
+ * modules it names, then prints either
  * `configuration file <path> is valid` (exit code 0) or every problem, one
  * per line, as `<file>: <path>: <message>` (exit code 1). Errors other than
  * configuration problems are not caught.
@@ -32,6 +51,8 @@ export async function runCheck (flags: CliFlags, io: CheckIo): Promise<number> {
   }
   try {
     const config = await loadConfig({ cwd: io.cwd, env: io.env, flags })
+    const problems = await hookProblems(config)
+    if (problems.length > 0) throw new ConfigError(config.file, problems)
     io.stdout.write(`configuration file ${config.file ?? '(none)'} is valid\n`)
     return 0
   } catch (err) {
