@@ -95,7 +95,7 @@ test('R42 status merges workers: counters add up, a server is up only if every w
   assert.equal(merged.connections.tunnelsOpen, 5)
   assert.equal(merged.connections.accepted, 7)
   assert.equal(merged.connections.requests, 9)
-  // R168: the relay's message figures and limit closes add up like the rest.
+  // R169: the relay's message figures and limit closes add up like the rest.
   assert.deepEqual(merged.routes['/ws'], {
     open: 5, total: 5, failed: 2, bytesFromClients: 20, bytesToClients: 40, messagesFromClients: 200, messagesFromUpstreams: 400, messagesTooBig: 2, rateLimited: 4, hookErrors: 6
   })
