@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { WebSocket } from 'ws'
+import type { MessageHook } from '../plugin/index.js'
 import { closeEvent, relayLogs, withRelay } from './helpers/relay-fixture.js'
 import { closeWs, collectMessages, echoOnce, openWs, until } from './helpers/ws-clients.js'
 
@@ -80,6 +81,36 @@ test('R165 an upstream that stops reading makes the relay stop reading the clien
     upstreamSockets[0].resume()
     await until(() => received.length === FLOOD_MESSAGES, 'the whole flood at the upstream', 60_000)
     assert.ok(received.every(m => m.data.equals(CHUNK)))
+    await closeWs(ws)
+  })
+})
+
+test('R165 messages waiting for a busy async hook are bounded in bytes too: the relay stops reading the client, and order survives the wait', async () => {
+  let release: () => void = () => {}
+  const held = new Promise<void>(resolve => { release = resolve })
+  const onMessage: MessageHook = async ({ direction }) => {
+    if (direction === 'fromClient') await held
+    return undefined
+  }
+  await withRelay({ relay: { onMessage } }, async ({ url, upstreamSockets, upstreamReceived, clientSockets }) => {
+    const ws = await openWs(url, [], { generateMask: (mask: Buffer) => { mask.fill(0) } })
+    const atProxy = clientSockets[clientSockets.length - 1]
+    const message = Buffer.alloc(MiB, 1)
+    collectGarbage()
+    const before = process.memoryUsage().arrayBuffers
+    for (let i = 0; i < 40; i++) {
+      message[0] = i
+      ws.send(Buffer.from(message))
+    }
+    await stalled(() => atProxy.bytesRead, 'the client to stall behind the held hook')
+    collectGarbage()
+    const growth = process.memoryUsage().arrayBuffers - before - 40 * MiB
+    assert.ok(growth <= 8 * MiB, `the proxy holds ${growth} bytes of messages waiting for the hook`)
+    assert.ok(ws.bufferedAmount >= 16 * MiB, `the client still holds most of what it sent (${ws.bufferedAmount} bytes)`)
+    release()
+    const atUpstream = upstreamReceived.get(upstreamSockets[0]) ?? []
+    await until(() => atUpstream.length === 40, 'all forty messages at the upstream', 60_000)
+    assert.deepEqual(atUpstream.map(m => m.data[0]), Array.from({ length: 40 }, (_, i) => i))
     await closeWs(ws)
   })
 })

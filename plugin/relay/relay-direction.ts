@@ -21,7 +21,7 @@ export interface DirectionHost {
 // (R15 for messages); reading resumes once the target has taken most of it.
 const HIGH_WATER = 64 * 1024
 const LOW_WATER = 16 * 1024
-/** Messages waiting for a busy (async) hook before the source is paused. */
+/** Messages (or bytes, HIGH_WATER) waiting for a busy (async) hook before the source is paused. */
 const MAX_QUEUED = 16
 
 const BINARY = { binary: true }
@@ -41,6 +41,7 @@ export class RelayDirection {
   /** Messages received from the source. */
   messages = 0
   private readonly queue: Array<{ data: Buffer, isBinary: boolean }> = []
+  private queuedBytes = 0
   private hookBusy = false
   private targetFull = false
   private queueFull = false
@@ -71,7 +72,8 @@ export class RelayDirection {
       this.send(buffer, isBinary)
     } else if (this.hookBusy) {
       this.queue.push({ data: buffer, isBinary })
-      if (this.queue.length >= MAX_QUEUED && !this.queueFull) {
+      this.queuedBytes += buffer.length
+      if ((this.queue.length >= MAX_QUEUED || this.queuedBytes >= HIGH_WATER) && !this.queueFull) {
         this.queueFull = true
         this.source.pause()
       }
@@ -84,6 +86,7 @@ export class RelayDirection {
     if (this.sendTimer !== null) clearTimeout(this.sendTimer)
     this.sendTimer = null
     this.queue.length = 0
+    this.queuedBytes = 0
   }
 
   /** A synchronous hook's verdict is applied at once; an async one holds the messages behind it, in order. */
@@ -114,9 +117,10 @@ export class RelayDirection {
   private next (): void {
     while (!this.hookBusy && this.queue.length > 0 && !this.host.closing) {
       const message = this.queue.shift() as { data: Buffer, isBinary: boolean }
+      this.queuedBytes -= message.data.length
       this.runHook(message.data, message.isBinary)
     }
-    if (this.queueFull && this.queue.length <= MAX_QUEUED / 2) {
+    if (this.queueFull && this.queue.length <= MAX_QUEUED / 2 && this.queuedBytes <= LOW_WATER) {
       this.queueFull = false
       this.resumeSource()
     }
