@@ -1,4 +1,4 @@
-import { emptyRouteStats, type UpstreamServerStats } from '../plugin/internal.js'
+import { emptyRouteStats, type DnsNameStatus, type UpstreamServerStats } from '../plugin/internal.js'
 import type { WorkerStats } from './ipc-messages.js'
 
 /** One worker as `/status` and `ws-cluster status` show it. */
@@ -36,7 +36,7 @@ export interface StatusReport {
   connections: WorkerStats['connections']
   workers: WorkerStatus[]
   routes: WorkerStats['routes']
-  upstreams: Record<string, { balance: string, servers: UpstreamServerStatus[] }>
+  upstreams: Record<string, { balance: string, servers: UpstreamServerStatus[], dns?: DnsNameStatus[] }>
 }
 
 export function emptyConnections (): WorkerStats['connections'] {
@@ -57,6 +57,25 @@ function addInto<T extends object> (target: T, source: T): void {
  * @example
  * mergeWorkerStats([statsOfWorker1, statsOfWorker2]).connections.tunnelsOpen
  */
+/** The time of the newest thing a worker's view of a name says (answer or failure). */
+function dnsSeenAt (status: DnsNameStatus): number {
+  return Math.max(status.resolvedAt ?? 0, status.lastError?.at ?? 0)
+}
+
+/**
+ * Each worker resolves on its own schedule, so their views of a name can
+ * differ for a moment: per name, the most recent view is shown.
+ */
+function mergeDnsStatus (merged: DnsNameStatus[], worker: readonly DnsNameStatus[]): DnsNameStatus[] {
+  const out = [...merged]
+  for (const status of worker) {
+    const i = out.findIndex(known => known.name === status.name)
+    if (i === -1) out.push(status)
+    else if (dnsSeenAt(status) > dnsSeenAt(out[i])) out[i] = status
+  }
+  return out
+}
+
 export function mergeWorkerStats (all: WorkerStats[]): Pick<StatusReport, 'connections' | 'routes' | 'upstreams'> {
   const connections = emptyConnections()
   const routes: StatusReport['routes'] = {}
@@ -64,17 +83,21 @@ export function mergeWorkerStats (all: WorkerStats[]): Pick<StatusReport, 'conne
   for (const stats of all) {
     addInto(connections, stats.connections)
     for (const [path, figures] of Object.entries(stats.routes)) {
-      const merged = routes[path] ?? (routes[path] = emptyRouteStats())
+      // Every worker runs the same config, so the first one's settings stand for all.
+      const merged = routes[path] ?? (routes[path] = emptyRouteStats(figures.settings))
       addInto(merged, figures)
     }
     for (const [name, group] of Object.entries(stats.upstreams)) {
       const mergedGroup = upstreams[name] ?? (upstreams[name] = { balance: group.balance, servers: [] })
+      if (group.dns !== undefined) mergedGroup.dns = mergeDnsStatus(mergedGroup.dns ?? [], group.dns)
       for (const server of group.servers) {
         let merged = mergedGroup.servers.find((s) => s.url === server.url)
         if (merged === undefined) {
           merged = { ...server, active: 0, total: 0, failures: 0, failedUntil: null, workers: { up: 0, failed: 0, down: 0 } }
           mergedGroup.servers.push(merged)
         }
+        // Draining only where every worker has dropped it; a worker still using it wins.
+        if (server.draining !== true) delete merged.draining
         merged.active += server.active
         merged.total += server.total
         merged.failures += server.failures

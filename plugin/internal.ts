@@ -14,4 +14,8 @@ export type { LimitsOptions, RouteOptions, UpstreamOptions, ResolvedOptions } fr
 export type { UpstreamServerStats } from './upstream/upstream-server.js'
 export { emptyRouteStats } from './proxy-stats.js'
 export { hookModuleProblem } from './relay/hook-module.js'
+export type { DnsNameStatus } from './upstream/dns-status.js'
+export { checkUpstreamNames, type NameWarning } from './upstream/name-check.js'
 export { normalizeAddress, setClientAddress } from './client-identity.js'
+export { TEMPLATE_VARIABLES, TEMPLATE_VARIABLES_TEXT } from './options/header-template.js'
+export { isProxyOwnedHeader, PROXY_OWNED_HEADERS_TEXT } from './options/validate-route-headers.js'

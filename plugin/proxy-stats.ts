@@ -1,8 +1,23 @@
-import type { UpstreamGroup } from './upstream/upstream-group.js'
-import type { UpstreamServerStats } from './upstream/upstream-server.js'
-import type { BalanceMethod } from './options/options-types.js'
+import type { UpstreamGroup, UpstreamGroupStats } from './upstream/upstream-group.js'
+import type { ResolvedRoute } from './options/options-types.js'
 
-/** Per-route counters. */
+/**
+ * What a route runs with, from its resolved options (durations in ms), so
+ * `ws-cluster status --json` shows the timeouts a config (or a translated
+ * nginx one) really gave it.
+ */
+export interface RouteSettings {
+  upstream: string
+  connectTimeout: number
+  handshakeTimeout: number
+  idleTimeout: number
+  sendTimeout: number
+  finTimeout: number
+  http: boolean
+  upstreamPath: string | null
+}
+
+/** Per-route counters, and the route's settings. */
 export interface RouteStats {
   /** Tunnels open now. */
   open: number
@@ -13,6 +28,7 @@ export interface RouteStats {
   /** Bytes read from clients / written to clients by closed tunnels. */
   bytesFromClients: number
   bytesToClients: number
+  settings: RouteSettings
   /** Relay routes: messages received from clients / from upstreams (before hooks). */
   messagesFromClients: number
   messagesFromUpstreams: number
@@ -25,13 +41,14 @@ export interface RouteStats {
 }
 
 /** A route's figures before its first upgrade. */
-export function emptyRouteStats (): RouteStats {
+export function emptyRouteStats (settings: RouteSettings): RouteStats {
   return {
     open: 0,
     total: 0,
     failed: 0,
     bytesFromClients: 0,
     bytesToClients: 0,
+    settings,
     messagesFromClients: 0,
     messagesFromUpstreams: 0,
     messagesTooBig: 0,
@@ -67,7 +84,7 @@ export interface WsProxyStats {
     handshaking: number
   }
   routes: Record<string, RouteStats>
-  upstreams: Record<string, { name: string, balance: BalanceMethod, servers: UpstreamServerStats[] }>
+  upstreams: Record<string, UpstreamGroupStats>
 }
 
 /** Mutable counters owned by one plugin instance; `snapshot()` copies them out. */
@@ -82,9 +99,11 @@ export class ProxyCounters {
   handshaking = 0
   readonly routes = new Map<string, RouteStats>()
 
-  constructor (routePaths: readonly string[]) {
-    for (const path of routePaths) {
-      this.routes.set(path, emptyRouteStats())
+  constructor (routes: readonly ResolvedRoute[]) {
+    for (const route of routes) {
+      const { upstream, connectTimeout, handshakeTimeout, idleTimeout, sendTimeout, finTimeout, http, upstreamPath } = route
+      const settings = { upstream, connectTimeout, handshakeTimeout, idleTimeout, sendTimeout, finTimeout, http, upstreamPath }
+      this.routes.set(route.path, emptyRouteStats(settings))
     }
   }
 
@@ -94,7 +113,7 @@ export class ProxyCounters {
 
   snapshot (groups: ReadonlyMap<string, UpstreamGroup>): WsProxyStats {
     const routes: Record<string, RouteStats> = {}
-    for (const [path, stats] of this.routes) routes[path] = { ...stats }
+    for (const [path, stats] of this.routes) routes[path] = { ...stats, settings: { ...stats.settings } }
     const upstreams: WsProxyStats['upstreams'] = {}
     const now = Date.now()
     for (const [name, group] of groups) upstreams[name] = group.stats(now)

@@ -62,6 +62,8 @@ test('R40 a reload applies what workers do (routes, upstreams, TLS files) and ke
   await assertNoFdLeak(baseline)
 })
 
+const ROUTE_SETTINGS = { upstream: 'a', connectTimeout: 4000, handshakeTimeout: 10_000, idleTimeout: 60_000, sendTimeout: 12_000, finTimeout: 30_000, http: true, upstreamPath: null }
+
 function workerStats (tunnels: number, state: 'up' | 'failed' | 'down', failedUntil: number | null): WsProxyStats {
   return {
     connections: { ...emptyConnections(), active: tunnels, accepted: tunnels + 1, handled: tunnels + 1, requests: tunnels + 2, tunnelsOpen: tunnels },
@@ -72,6 +74,7 @@ function workerStats (tunnels: number, state: 'up' | 'failed' | 'down', failedUn
         failed: 1,
         bytesFromClients: 10,
         bytesToClients: 20,
+        settings: ROUTE_SETTINGS,
         messagesFromClients: 100,
         messagesFromUpstreams: 200,
         messagesTooBig: 1,
@@ -97,7 +100,17 @@ test('R42 status merges workers: counters add up, a server is up only if every w
   assert.equal(merged.connections.requests, 9)
   // R169: the relay's message figures and limit closes add up like the rest.
   assert.deepEqual(merged.routes['/ws'], {
-    open: 5, total: 5, failed: 2, bytesFromClients: 20, bytesToClients: 40, messagesFromClients: 200, messagesFromUpstreams: 400, messagesTooBig: 2, rateLimited: 4, hookErrors: 6
+    open: 5,
+    total: 5,
+    failed: 2,
+    bytesFromClients: 20,
+    bytesToClients: 40,
+    settings: ROUTE_SETTINGS,
+    messagesFromClients: 200,
+    messagesFromUpstreams: 400,
+    messagesTooBig: 2,
+    rateLimited: 4,
+    hookErrors: 6
   })
   const server = merged.upstreams.a?.servers[0]
   assert.equal(server?.state, 'failed')

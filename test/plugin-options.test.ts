@@ -153,6 +153,8 @@ test('defaults: 10 s connect and handshake, 1 h idle, 60 s send, 30 s fin, forwa
       forwardedHeaders: true,
       preserveHost: true,
       http: false,
+      headers: null,
+      upstreamPath: null,
       relay: null
     }
   )

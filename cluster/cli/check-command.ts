@@ -1,7 +1,7 @@
 import { helpText, type CliFlags } from './cli-args.js'
 import { ConfigError, FILE_PROBLEM_PATH, loadConfig } from '../config/config-load.js'
 import type { ClusterConfig } from '../config/config-types.js'
-import { hookModuleProblem, type OptionProblem } from '../../plugin/internal.js'
+import { checkUpstreamNames, hookModuleProblem, type OptionProblem } from '../../plugin/internal.js'
 
 export interface CheckIo {
   cwd: string
@@ -37,8 +37,9 @@ async function hookProblems (config: ClusterConfig): Promise<OptionProblem[]> {
  * file, `WS_CLUSTER_*` environment, flags — and loads the relay hook
  * modules it names, then prints either
  * `configuration file <path> is valid` (exit code 0) or every problem, one
- * per line, as `<file>: <path>: <message>` (exit code 1). Errors other than
- * configuration problems are not caught.
+ * per line, as `<file>: <path>: <message>` (exit code 1). Upstream host names
+ * that do not resolve now are warned about on stderr (still exit code 0).
+ * Errors other than configuration problems are not caught.
  *
  * @example
  * const code = await runCheck({ config: 'ws-cluster.config.json' }, { cwd: process.cwd(), env: process.env, stdout: process.stdout, stderr: process.stderr })
@@ -53,6 +54,9 @@ export async function runCheck (flags: CliFlags, io: CheckIo): Promise<number> {
     const config = await loadConfig({ cwd: io.cwd, env: io.env, flags })
     const problems = await hookProblems(config)
     if (problems.length > 0) throw new ConfigError(config.file, problems)
+    // R49: a host name that does not resolve here and now is a warning, not an error.
+    const warnings = await checkUpstreamNames(config.upstreams)
+    if (warnings.length > 0) io.stderr.write(warnings.map(w => `${config.file ?? '(no config file)'}: warning: ${w.path}: ${w.message}\n`).join(''))
     io.stdout.write(`configuration file ${config.file ?? '(none)'} is valid\n`)
     return 0
   } catch (err) {

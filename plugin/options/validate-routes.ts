@@ -1,11 +1,12 @@
 import type { ResolvedRoute, RouteMode } from './options-types.js'
 import { checkBoolean, checkDuration, checkEnum, checkObject, got, indexPath, keyPath, type Problems } from './option-checks.js'
 import { ROUTE_DEFAULTS } from './option-defaults.js'
+import { resolveRouteHeaders, resolveUpstreamPath } from './validate-route-headers.js'
 import { PLUGIN_CONTEXT, resolveRelay, type ValidationContext } from './validate-relay.js'
 
 const ROUTE_KEYS = [
   'path', 'upstream', 'mode', 'connectTimeout', 'handshakeTimeout', 'idleTimeout', 'sendTimeout', 'finTimeout',
-  'forwardedHeaders', 'preserveHost', 'http', 'relay'
+  'forwardedHeaders', 'preserveHost', 'http', 'headers', 'upstreamPath', 'relay'
 ] as const
 const ROUTE_MODES: readonly RouteMode[] = ['tunnel', 'relay']
 const DURATIONS = ['connectTimeout', 'handshakeTimeout', 'idleTimeout', 'sendTimeout', 'finTimeout'] as const
@@ -72,6 +73,8 @@ function resolveRoute (value: unknown, path: string, upstreamNames: readonly str
     const flag = checkBoolean(value[key], keyPath(path, key), problems)
     if (flag !== undefined) flags[key] = flag
   }
+  const headers = resolveRouteHeaders(value.headers, keyPath(path, 'headers'), problems)
+  const upstreamPath = resolveUpstreamPath(value.upstreamPath, keyPath(path, 'upstreamPath'), problems)
   const relay = resolveRouteRelay(value, mode, path, ctx, problems)
   if (problems.length > before || where === undefined || mode === undefined || relay === undefined) return undefined
   return {
@@ -86,6 +89,8 @@ function resolveRoute (value: unknown, path: string, upstreamNames: readonly str
     forwardedHeaders: flags.forwardedHeaders,
     preserveHost: flags.preserveHost,
     http: flags.http,
+    headers,
+    upstreamPath,
     relay
   }
 }
