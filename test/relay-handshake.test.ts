@@ -132,3 +132,17 @@ test('R161 an upstream 101 that ws cannot accept (wrong Sec-WebSocket-Accept, a 
   }
   await assertNoFdLeak(baseline)
 })
+
+test('R160 route headers and upstreamPath apply to a relay upgrade as to a tunnel: the upstream sees the rewritten path and the set header', async () => {
+  await withRelay({ route: { upstreamPath: '/socket', headers: { set: { 'X-Tenant': 'tenant-$http_x_tenant_id' } } } }, async ({ url, backends }) => {
+    const ws = new WebSocket(`${url}?room=7`, { headers: { 'X-Tenant-Id': 'acme' } })
+    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject) })
+    try {
+      assert.equal(backends[0].upgrades[0].url, '/socket?room=7')
+      assert.equal(backends[0].upgrades[0].headers['x-tenant'], 'tenant-acme')
+      assert.equal(await echoOnce(ws, 'rewritten path'), 'rewritten path')
+    } finally {
+      await closeWs(ws)
+    }
+  })
+})
