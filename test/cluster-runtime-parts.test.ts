@@ -69,7 +69,21 @@ const ROUTE_SETTINGS = { upstream: 'a', connectTimeout: 4000, handshakeTimeout: 
 function workerStats (tunnels: number, state: 'up' | 'failed' | 'down', failedUntil: number | null): WsProxyStats {
   return {
     connections: { ...emptyConnections(), active: tunnels, accepted: tunnels + 1, handled: tunnels + 1, requests: tunnels + 2, tunnelsOpen: tunnels },
-    routes: { '/ws': { open: tunnels, total: tunnels, failed: 1, bytesFromClients: 10, bytesToClients: 20, settings: ROUTE_SETTINGS } },
+    routes: {
+      '/ws': {
+        open: tunnels,
+        total: tunnels,
+        failed: 1,
+        bytesFromClients: 10,
+        bytesToClients: 20,
+        settings: ROUTE_SETTINGS,
+        messagesFromClients: 100,
+        messagesFromUpstreams: 200,
+        messagesTooBig: 1,
+        rateLimited: 2,
+        hookErrors: 3
+      }
+    },
     upstreams: {
       a: {
         name: 'a',
@@ -86,7 +100,20 @@ test('R42 status merges workers: counters add up, a server is up only if every w
   assert.equal(merged.connections.tunnelsOpen, 5)
   assert.equal(merged.connections.accepted, 7)
   assert.equal(merged.connections.requests, 9)
-  assert.deepEqual(merged.routes['/ws'], { open: 5, total: 5, failed: 2, bytesFromClients: 20, bytesToClients: 40, settings: ROUTE_SETTINGS })
+  // R76: the relay's message figures and limit closes add up like the rest.
+  assert.deepEqual(merged.routes['/ws'], {
+    open: 5,
+    total: 5,
+    failed: 2,
+    bytesFromClients: 20,
+    bytesToClients: 40,
+    settings: ROUTE_SETTINGS,
+    messagesFromClients: 200,
+    messagesFromUpstreams: 400,
+    messagesTooBig: 2,
+    rateLimited: 4,
+    hookErrors: 6
+  })
   const server = merged.upstreams.a?.servers[0]
   assert.equal(server?.state, 'failed')
   assert.equal(server?.failedUntil, 1_900_000_000_000)
