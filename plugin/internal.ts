@@ -12,4 +12,4 @@ export { describeValue, parseDuration, type Duration } from './options/duration.
 export { PROXY_KEYS, resolveProxyOptions, validateOptions } from './options/options-validate.js'
 export type { LimitsOptions, RouteOptions, UpstreamOptions, ResolvedOptions } from './options/options-types.js'
 export type { UpstreamServerStats } from './upstream/upstream-server.js'
-export { normalizeAddress, setClientAddress } from './client-identity.js'
+export { ipKey, normalizeAddress, setClientAddress } from './client-identity.js'
