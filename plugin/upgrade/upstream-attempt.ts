@@ -2,9 +2,10 @@ import { request as httpRequest, type ClientRequest, type IncomingMessage } from
 import { connect as netConnect, type Socket } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import {
-  UpstreamBadHandshakeError, UpstreamConnectError, UpstreamConnectTimeoutError, UpstreamHandshakeTimeoutError
+  UpstreamBadHandshakeError, UpstreamConnectError, UpstreamConnectTimeoutError, UpstreamHandshakeTimeoutError, UpstreamTlsError
 } from '../errors.js'
 import type { ResolvedServer } from '../options/options-types.js'
+import type { UpstreamTls } from '../upstream/upstream-tls.js'
 
 export type AttemptResult =
   /** The upstream switched protocols: `head` holds bytes it sent right after the 101 (R10). */
@@ -21,6 +22,8 @@ export interface AttemptOptions {
   headers: string[]
   connectTimeout: number
   handshakeTimeout: number
+  /** The group's TLS settings, for `https:` servers. */
+  tls: UpstreamTls
 }
 
 /**
@@ -36,6 +39,8 @@ export class UpstreamAttempt {
   private clientRequest: ClientRequest | null = null
   private timer: NodeJS.Timeout | null = null
   private settled = false
+  /** TCP is up but the TLS handshake is not done: an error now is a TLS failure (R104). */
+  private inTlsHandshake = false
   private resolve!: (result: AttemptResult) => void
 
   constructor (private readonly opts: AttemptOptions) {
@@ -52,9 +57,8 @@ export class UpstreamAttempt {
   private connect (): void {
     const { server } = this.opts
     const tcp = netConnect({ host: server.host, port: server.port, allowHalfOpen: true })
-    const socket = server.protocol === 'https:'
-      ? tlsConnect({ socket: tcp, servername: isIp(server.host) ? undefined : server.host, ALPNProtocols: ['http/1.1'], rejectUnauthorized: false })
-      : tcp
+    const socket = server.protocol === 'https:' ? tlsConnect({ socket: tcp, ...this.opts.tls.connectOptions(server.host) }) : tcp
+    if (socket !== tcp) tcp.once('connect', () => { this.inTlsHandshake = true })
     this.socket = socket
     socket.setNoDelay(true)
     socket.setKeepAlive(true, 60_000)
@@ -64,6 +68,7 @@ export class UpstreamAttempt {
   }
 
   private readonly onConnect = (): void => {
+    this.inTlsHandshake = false
     if (this.settled) return
     this.clearTimer()
     this.timer = setTimeout(this.onHandshakeTimeout, this.opts.handshakeTimeout)
@@ -111,7 +116,12 @@ export class UpstreamAttempt {
   private readonly onSocketError = (err: NodeJS.ErrnoException): void => {
     if (this.settled) return
     this.socket?.destroy()
-    this.settle({ kind: 'failed', error: new UpstreamConnectError(this.opts.server.url, err.code ?? err.message) })
+    const reason = err.code ?? err.message
+    // A certificate the group does not trust, a name that does not match: the server's failure, named in the log.
+    const error = this.inTlsHandshake
+      ? new UpstreamTlsError(this.opts.server.url, err.code === undefined ? err.message : `${err.code}: ${err.message}`)
+      : new UpstreamConnectError(this.opts.server.url, reason)
+    this.settle({ kind: 'failed', error })
   }
 
   private readonly onConnectTimeout = (): void => {
@@ -150,7 +160,3 @@ export class UpstreamAttempt {
 }
 
 function ignoreError (): void {}
-
-function isIp (host: string): boolean {
-  return /^[\d.]+$/.test(host) || host.includes(':')
-}

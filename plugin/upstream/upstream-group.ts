@@ -6,6 +6,7 @@ import { IpHashBalancer } from './ip-hash.js'
 import { LeastConnBalancer } from './least-conn.js'
 import { RandomTwoBalancer, type RandomSource } from './random-two.js'
 import { RoundRobinBalancer } from './round-robin.js'
+import { UpstreamTls } from './upstream-tls.js'
 
 export type { PickContext } from './balancer.js'
 
@@ -54,6 +55,8 @@ export class UpstreamGroup {
   readonly servers: readonly UpstreamServer[]
   /** Why the last `pick` returned undefined; null after a successful pick. */
   lastPickFailure: PickFailure | null = null
+  /** How its `https://` servers are verified. */
+  readonly tls: UpstreamTls
 
   private readonly primary: Balancer
   private readonly backup: Balancer | undefined
@@ -62,6 +65,7 @@ export class UpstreamGroup {
   constructor (config: ResolvedUpstream, options: UpstreamGroupOptions = {}) {
     this.name = config.name
     this.config = config
+    this.tls = new UpstreamTls(config.tls)
     this.servers = config.servers.map(server => new UpstreamServer(server))
     const primaries = this.servers.filter(server => !server.config.backup)
     const backups = this.servers.filter(server => server.config.backup)
