@@ -5,10 +5,13 @@ import type { TLSSocket } from 'node:tls'
 import httpProxy from '@fastify/http-proxy'
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import { clientAddressOf, forwardedValues } from './client-identity.js'
-import { NoLiveUpstreamError, UpstreamBadHandshakeError, UpstreamConnectError, UpstreamHandshakeTimeoutError } from './errors.js'
+import { NoLiveUpstreamError, UpstreamBadHandshakeError, UpstreamConnectError, UpstreamHandshakeTimeoutError, UpstreamTlsError } from './errors.js'
+import { publicError } from './public-errors.js'
 import { hashKeyOf } from './upstream/hash-key.js'
 import type { RouteRuntime } from './proxy-runtime.js'
 import type { UpstreamGroup } from './upstream/upstream-group.js'
+import { isTlsFailure, type UpstreamTls } from './upstream/upstream-tls.js'
+import type { WarningThrottle } from './warning-throttle.js'
 import { upstreamHostHeader } from './upgrade/upstream-request-headers.js'
 import type { UpstreamServer } from './upstream/upstream-server.js'
 
@@ -25,7 +28,8 @@ type TargetedRequest = FastifyRequest & { [kTarget]?: { server: UpstreamServer, 
 export function createGroupAgents (group: UpstreamGroup): { 'http:': HttpAgent, 'https:': HttpsAgent } {
   const keepalive = group.config.keepalive
   const options = { keepAlive: keepalive > 0, keepAliveMsecs: 60_000, maxFreeSockets: Math.max(keepalive, 1), maxSockets: Infinity }
-  return { 'http:': new PassthroughHttpAgent(options), 'https:': new PassthroughHttpsAgent({ ...options, rejectUnauthorized: false }) }
+  // R104: verified like the upgrade path, with the group's CAs and names.
+  return { 'http:': new PassthroughHttpAgent(options), 'https:': new PassthroughHttpsAgent(group.tls, { ...options, ...group.tls.agentOptions() }) }
 }
 
 /**
@@ -53,7 +57,14 @@ class PassthroughHttpAgent extends HttpAgent {
 }
 
 class PassthroughHttpsAgent extends HttpsAgent {
+  constructor (private readonly tls: UpstreamTls, options: ConstructorParameters<typeof HttpsAgent>[0]) {
+    super(options)
+  }
+
   addRequest (req: ClientRequest, options: unknown): void {
+    // Node would take SNI and the name to verify from the Host header, which is the client's (R31): the upstream's host is meant.
+    const target = options as { host?: string, servername?: string }
+    if (target.host !== undefined) target.servername = this.tls.servername(target.host) ?? ''
     req.on('upgrade', failUnaskedUpgrade);
     (HttpsAgent.prototype as unknown as AgentWithAddRequest).addRequest.call(this, req, options)
   }
@@ -75,7 +86,7 @@ function release (request: TargetedRequest, group: UpstreamGroup): void {
  */
 export async function registerHttpPassthrough (
   fastify: FastifyInstance, route: RouteRuntime, agents: ReturnType<typeof createGroupAgents>,
-  shapeHook: onRequestAsyncHookHandler
+  shapeHook: onRequestAsyncHookHandler, warnings: WarningThrottle
 ): Promise<void> {
   const { config, group } = route
   const prefix = config.prefix === null ? config.path : config.prefix.slice(0, -1)
@@ -85,8 +96,8 @@ export async function registerHttpPassthrough (
       const clientAddress = clientAddressOf(request.raw.socket)
       const server = group.pick({ clientAddress, hashKey: hashKeyOf(group.config.hashKey, request.raw, clientAddress) }, new Set())
       if (server === undefined) {
-        request.log.error({ upstream: group.name }, 'http passthrough: no live upstream')
-        return reply.code(502).send(new NoLiveUpstreamError(group.name))
+        warnings.error(`http-no-upstream:${group.name}`, { reqId: request.id, upstream: group.name }, 'http passthrough: no live upstream')
+        return reply.code(502).send(publicError(new NoLiveUpstreamError(group.name)))
       }
       group.acquire(server)
       request[kTarget] = { server, released: false }
@@ -106,6 +117,9 @@ export async function registerHttpPassthrough (
         rewriteRequestHeaders: (request, headers) => {
           const target = (request as TargetedRequest)[kTarget] as { server: UpstreamServer }
           const out: Record<string, string | string[] | undefined> = { ...headers }
+          // R6, R101: a plain request never asks the upstream to switch protocols (h2c included).
+          delete out.upgrade
+          delete out['http2-settings']
           // reply-from has already replaced Host with the upstream's; R31 wants the client's by default.
           const clientHost = request.headers.host
           out.host = config.preserveHost && clientHost !== undefined ? clientHost : upstreamHostHeader(target.server.config)
@@ -123,18 +137,21 @@ export async function registerHttpPassthrough (
           const url = target?.server.id ?? group.name
           const cause = error.cause as NodeJS.ErrnoException | undefined
           if (cause?.code === 'WS_CLUSTER_UPSTREAM_BAD_HANDSHAKE') {
-            request.log.warn({ upstream: url, err: cause }, 'http passthrough: upstream switched protocols')
-            return reply.code(502).send(cause)
+            warnings.warn(`http-switched:${url}`, { reqId: request.id, upstream: url, err: cause }, 'http passthrough: upstream switched protocols')
+            return reply.code(502).send(publicError(cause))
           }
           const timedOut = error.statusCode === 504
-          if (target !== undefined && (cause?.code === 'ECONNREFUSED' || timedOut || cause?.code === 'EHOSTUNREACH')) {
+          const tlsFailed = isTlsFailure(cause?.code)
+          if (target !== undefined && (cause?.code === 'ECONNREFUSED' || timedOut || cause?.code === 'EHOSTUNREACH' || tlsFailed)) {
             group.recordFailure(target.server)
           }
+          const reason = cause?.code ?? cause?.message ?? error.message
           const err = timedOut
             ? new UpstreamHandshakeTimeoutError(url, config.idleTimeout)
-            : new UpstreamConnectError(url, cause?.code ?? cause?.message ?? error.message)
-          request.log.warn({ upstream: url, err: error }, 'http passthrough failed')
-          reply.code(timedOut ? 504 : 502).send(err)
+            : tlsFailed ? new UpstreamTlsError(url, `${reason}: ${cause?.message ?? ''}`) : new UpstreamConnectError(url, reason)
+          warnings.warn(`http-failed:${url}:${err.code}`, { reqId: request.id, upstream: url, err, cause: error }, 'http passthrough failed')
+          // R100: the code and a fixed sentence for the client; the address and the reason stay in the log.
+          reply.code(timedOut ? 504 : 502).send(publicError(err))
         }
       }
     })

@@ -2,12 +2,14 @@ import type { Socket } from 'node:net'
 import type { FastifyBaseLogger } from 'fastify'
 import { ConnectionAdmission } from './connection-admission.js'
 import { ConnectionLimits } from './connection-limits.js'
+import { ConnectionRateLimiter } from './connection-rate.js'
 import type { ResolvedOptions } from './options/options-types.js'
 import type { RouteRuntime } from './route-runtime.js'
 import { ProxyCounters } from './proxy-stats.js'
 import { Tunnel } from './tunnel/tunnel.js'
 import { UpstreamGroup } from './upstream/upstream-group.js'
 import type { UpgradeSession } from './upgrade/upgrade-session.js'
+import { WarningThrottle } from './warning-throttle.js'
 
 export { kUpgradeClaim, type RouteRuntime, type UpgradeClaim } from './route-runtime.js'
 
@@ -21,6 +23,10 @@ export class ProxyRuntime {
   readonly counters: ProxyCounters
   readonly limits: ConnectionLimits
   readonly admission: ConnectionAdmission
+  /** `limits.connectionRate` per client key, or null when off (R106). */
+  readonly rate: ConnectionRateLimiter | null
+  /** Warnings and errors a client can cause at will are written through this, at most once per 10 s per kind. */
+  readonly warnings: WarningThrottle
   readonly tunnels = new Set<ProxiedTunnel>()
   /** Upstream attempts in flight: shutdown waits for them like for tunnels, then aborts them. */
   readonly attempts = new Set<{ abort: () => void }>()
@@ -35,8 +41,12 @@ export class ProxyRuntime {
       timeouts: { idleTimeout: config.idleTimeout, sendTimeout: config.sendTimeout, finTimeout: config.finTimeout }
     }))
     this.counters = new ProxyCounters(options.routes.map(route => route.path))
-    this.limits = new ConnectionLimits(options.limits.maxConnections, options.limits.maxConnectionsPerIp)
-    this.admission = new ConnectionAdmission(this.counters, options.limits.maxConnections, options.limits.maxConnectionsPerIp, log)
+    const { maxConnections, maxConnectionsPerIp, ipv6Prefix, connectionRate } = options.limits
+    this.limits = new ConnectionLimits(maxConnections, maxConnectionsPerIp, ipv6Prefix)
+    this.admission = new ConnectionAdmission(this.counters, maxConnections, maxConnectionsPerIp, log, ipv6Prefix)
+    this.rate = connectionRate === null ? null : new ConnectionRateLimiter(connectionRate)
+    this.counters.rateTracked = () => this.rate?.tracked ?? 0
+    this.warnings = new WarningThrottle(log)
   }
 
   /**

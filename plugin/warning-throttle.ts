@@ -28,6 +28,15 @@ export class WarningThrottle {
   constructor (private readonly log: FastifyBaseLogger, private readonly intervalMs = WARNING_INTERVAL_MS) {}
 
   warn (kind: string, fields: Record<string, unknown>, message: string): void {
+    this.write('warn', kind, fields, message)
+  }
+
+  /** Like {@link warn}, for errors a client can trigger at will (an upstream group down under a flood of upgrades). */
+  error (kind: string, fields: Record<string, unknown>, message: string): void {
+    this.write('error', kind, fields, message)
+  }
+
+  private write (level: 'warn' | 'error', kind: string, fields: Record<string, unknown>, message: string): void {
     const now = Date.now()
     const seen = this.kinds.get(kind)
     if (seen !== undefined && now - seen.last < this.intervalMs) {
@@ -41,6 +50,6 @@ export class WarningThrottle {
     }
     this.kinds.delete(kind)
     this.kinds.set(kind, { last: now, suppressed: 0 })
-    this.log.warn(suppressed > 0 ? { ...fields, suppressed, suppressedForMs: this.intervalMs } : fields, message)
+    this.log[level](suppressed > 0 ? { ...fields, suppressed, suppressedForMs: this.intervalMs } : fields, message)
   }
 }

@@ -1,3 +1,5 @@
+import type { ConnectionRate } from '../connection-rate.js'
+import type { OriginRule } from '../origin-policy.js'
 import type { Duration } from './duration.js'
 
 /** How a route carries a WebSocket once the upstream switched protocols. */
@@ -24,6 +26,16 @@ export interface UpstreamServerOptions {
   down?: boolean
 }
 
+/** How `https://` servers of a group are verified (nginx `proxy_ssl_trusted_certificate`, `proxy_ssl_name`, `proxy_ssl_verify`). */
+export interface UpstreamTlsOptions {
+  /** CA certificates to trust instead of Node's bundled list: PEM text or a PEM file path, or several. */
+  ca?: string | string[]
+  /** The name sent as SNI and checked against the certificate. Default: the server's host when it is a name. */
+  servername?: string
+  /** Verify the server's certificate and name. Default true; false accepts any certificate (say why in a comment). */
+  rejectUnauthorized?: boolean
+}
+
 /** An upstream group: nginx `upstream NAME { ... }`. */
 export interface UpstreamOptions {
   /** Default `round-robin` (smooth weighted, as nginx). */
@@ -33,6 +45,8 @@ export interface UpstreamOptions {
   servers: Array<string | UpstreamServerOptions>
   /** Idle keep-alive connections kept per group for plain HTTP passthrough (nginx `keepalive`). Default 64. */
   keepalive?: number
+  /** How `https://` servers are verified; verified against Node's bundled CAs by default. */
+  tls?: UpstreamTlsOptions
 }
 
 /** A proxied location: nginx `location PATH { proxy_pass http://UPSTREAM; ... }`. */
@@ -59,6 +73,12 @@ export interface RouteOptions {
   preserveHost?: boolean
   /** Also proxy non-upgrade requests on this route (Socket.IO polling, health checks). Default false. */
   http?: boolean
+  /** Protocols an `Upgrade` may switch to on this route. Default `['websocket']`; others are handled as plain requests. */
+  upgradeProtocols?: string[]
+  /** Origins (`https://app.example.com`, `https://*.example.com`) whose pages may open WebSockets here; others get 403. Default: any. */
+  allowedOrigins?: string[]
+  /** Refuse upgrades without an Origin header (403). Default false: clients that are not browsers send none. */
+  requireOrigin?: boolean
 }
 
 /** Connection and request limits (nginx `worker_connections`, `limit_conn`, `large_client_header_buffers`). */
@@ -69,6 +89,10 @@ export interface LimitsOptions {
   maxConnectionsPerIp?: number
   /** Longest request target (path and query) accepted; longer gets 414. Default 8192. */
   maxUrlLength?: number
+  /** New upgrades per client address: a token bucket; beyond it 429 with Retry-After. Default: off. */
+  connectionRate?: { perSecond: number, burst?: number } | false
+  /** IPv6 clients count per network of this prefix length for every per-IP limit (64 groups a /64). Default 128: per address. */
+  ipv6Prefix?: number
 }
 
 /** Options of `fastify.register(wsProxy, options)`. */
@@ -106,6 +130,14 @@ export interface ResolvedUpstream {
   hashKey: ResolvedHashKey
   servers: ResolvedServer[]
   keepalive: number
+  tls: ResolvedUpstreamTls
+}
+
+/** Upstream TLS settings after validation: CA files read, PEM text only. */
+export interface ResolvedUpstreamTls {
+  ca: string[] | null
+  servername: string | null
+  rejectUnauthorized: boolean
 }
 
 export interface ResolvedRoute {
@@ -122,12 +154,26 @@ export interface ResolvedRoute {
   forwardedHeaders: boolean
   preserveHost: boolean
   http: boolean
+  /** Lower-cased protocol names. */
+  upgradeProtocols: string[]
+  /** null: any origin. */
+  allowedOrigins: OriginRule[] | null
+  requireOrigin: boolean
+}
+
+export interface ResolvedLimits {
+  maxConnections: number
+  maxConnectionsPerIp: number
+  maxUrlLength: number
+  /** null: no rate limit. */
+  connectionRate: ConnectionRate | null
+  ipv6Prefix: number
 }
 
 export interface ResolvedOptions {
   upstreams: Map<string, ResolvedUpstream>
   routes: ResolvedRoute[]
-  limits: Required<LimitsOptions>
+  limits: ResolvedLimits
   shutdownTimeout: number
   accessLog: boolean
 }

@@ -1,10 +1,11 @@
 import type { ResolvedRoute, RouteMode } from './options-types.js'
 import { checkBoolean, checkDuration, checkEnum, checkObject, got, indexPath, keyPath, type Problems } from './option-checks.js'
 import { ROUTE_DEFAULTS } from './option-defaults.js'
+import { resolveRouteEdge, ROUTE_EDGE_KEYS } from './validate-route-edge.js'
 
 const ROUTE_KEYS = [
   'path', 'upstream', 'mode', 'connectTimeout', 'handshakeTimeout', 'idleTimeout', 'sendTimeout', 'finTimeout',
-  'forwardedHeaders', 'preserveHost', 'http'
+  'forwardedHeaders', 'preserveHost', 'http', ...ROUTE_EDGE_KEYS
 ] as const
 const ROUTE_MODES: readonly RouteMode[] = ['tunnel']
 const DURATIONS = ['connectTimeout', 'handshakeTimeout', 'idleTimeout', 'sendTimeout', 'finTimeout'] as const
@@ -59,8 +60,10 @@ function resolveRoute (value: unknown, path: string, upstreamNames: readonly str
     const flag = checkBoolean(value[key], keyPath(path, key), problems)
     if (flag !== undefined) flags[key] = flag
   }
-  if (problems.length > before || where === undefined || mode === undefined) return undefined
+  const edge = resolveRouteEdge(value, path, problems)
+  if (problems.length > before || where === undefined || mode === undefined || edge === undefined) return undefined
   return {
+    ...edge,
     ...where,
     upstream: value.upstream as string,
     mode,

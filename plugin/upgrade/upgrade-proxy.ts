@@ -6,6 +6,7 @@ import { ClientWatch } from './client-watch.js'
 import {
   BadHandshakeError, ConnectionLimitError, NoLiveUpstreamError, UpstreamBadHandshakeError, UpstreamsAtMaxConnsError
 } from '../errors.js'
+import { publicError } from '../public-errors.js'
 import { hashKeyOf } from '../upstream/hash-key.js'
 import type { ProxyRuntime, UpgradeClaim } from '../proxy-runtime.js'
 import { UpstreamAttempt } from './upstream-attempt.js'
@@ -44,8 +45,9 @@ export async function proxyUpgrade (
   const refusal = session.takeSlot()
   if (refusal !== null) {
     session.fail()
-    request.log.warn({ client: session.clientAddress, reason: refusal }, 'upgrade refused: connection limit')
-    return reply.code(503).send(new ConnectionLimitError(refusal))
+    // A client can ask again in a loop: one line per 10 s per route says it goes on (R108).
+    runtime.warnings.warn(`connection-limit:${route.config.path}`, { reqId: request.id, client: session.clientAddress, reason: refusal }, 'upgrade refused: connection limit')
+    return reply.code(503).send(publicError(new ConnectionLimitError(refusal)))
   }
 
   const group = route.group
@@ -64,8 +66,9 @@ export async function proxyUpgrade (
         const err: HttpError = lastError ??
           (group.lastPickFailure === 'max-conns' ? new UpstreamsAtMaxConnsError(group.name) : new NoLiveUpstreamError(group.name))
         session.fail()
-        request.log.error({ upstream: group.name, err }, 'upgrade failed: no upstream answered')
-        return reply.code(err.statusCode ?? 502).send(err)
+        runtime.warnings.error(`no-upstream:${group.name}:${err.code ?? ''}`, { reqId: request.id, upstream: group.name, err }, 'upgrade failed: no upstream answered')
+        // R100: the client learns the code, never the addresses or the reasons behind it.
+        return reply.code(err.statusCode ?? 502).send(publicError(err))
       }
       tried.add(server)
       session.connectTo(server)
@@ -75,7 +78,8 @@ export async function proxyUpgrade (
         path: req.url ?? '/',
         headers: buildUpgradeRequestHeaders(req, { route: route.config, server: server.config, clientAddress: session.clientAddress, encrypted }),
         connectTimeout: route.config.connectTimeout,
-        handshakeTimeout: route.config.handshakeTimeout
+        handshakeTimeout: route.config.handshakeTimeout,
+        tls: group.tls
       })
       watch.watch(() => attempt.abort())
       runtime.attempts.add(attempt)
@@ -83,7 +87,8 @@ export async function proxyUpgrade (
       runtime.attempts.delete(attempt)
 
       if (watch.gone) {
-        // The client left while the upstream was being asked: nothing to answer.
+        // The client left while the upstream was being asked: nothing to answer, and
+        // no failure of the server, whatever the aborted attempt reported (R103).
         if (result.kind !== 'failed') result.socket.destroy()
         session.fail()
         watch.stop()
@@ -94,13 +99,14 @@ export async function proxyUpgrade (
       if (result.kind === 'failed' && runtime.closing) {
         // Aborted by shutdown (or failed during it): no other server is tried now.
         session.fail()
-        return reply.code(503).send(new ConnectionLimitError('shutting down'))
+        return reply.code(503).send(publicError(new ConnectionLimitError('shutting down')))
       }
       if (result.kind === 'failed') {
         group.recordFailure(server)
         session.dropServer()
         lastError = result.error
-        request.log.warn({ upstream: server.id, err: result.error }, 'upstream attempt failed')
+        const code = (result.error as HttpError).code ?? ''
+        runtime.warnings.warn(`upstream-failed:${server.id}:${code}`, { reqId: request.id, upstream: server.id, err: result.error }, 'upstream attempt failed')
         continue
       }
       if (result.kind === 'answered') {
@@ -118,7 +124,7 @@ export async function proxyUpgrade (
         group.recordFailure(server)
         session.dropServer()
         lastError = new UpstreamBadHandshakeError(server.id, problem)
-        request.log.warn({ upstream: server.id, reason: problem }, 'upstream sent an invalid 101')
+        runtime.warnings.warn(`invalid-101:${server.id}`, { reqId: request.id, upstream: server.id, reason: problem }, 'upstream sent an invalid 101')
         continue
       }
       group.recordSuccess(server)

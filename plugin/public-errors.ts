@@ -1,0 +1,46 @@
+import { STATUS_CODES } from 'node:http'
+
+/*
+ * What a client may read of an error. 5xx messages describe the inside of the
+ * deployment: upstream addresses, error codes of the system calls, timeouts,
+ * group names, limits. Handing them to anyone who asks maps the private
+ * network for an attacker, so clients get one fixed sentence per code and the
+ * detail goes to the log, once, where the refusal is decided. 4xx messages
+ * describe the client's own request ("missing Sec-WebSocket-Key") and stay.
+ */
+
+const PUBLIC_MESSAGES: Readonly<Record<string, string>> = {
+  WS_CLUSTER_NO_LIVE_UPSTREAM: 'No live upstreams',
+  WS_CLUSTER_UPSTREAMS_AT_MAX_CONNS: 'Every upstream server is busy',
+  WS_CLUSTER_UPSTREAM_CONNECT_FAILED: 'Could not connect to the upstream server',
+  WS_CLUSTER_UPSTREAM_CONNECT_TIMEOUT: 'The upstream server did not accept the connection in time',
+  WS_CLUSTER_UPSTREAM_HANDSHAKE_TIMEOUT: 'The upstream server did not answer in time',
+  WS_CLUSTER_UPSTREAM_BAD_HANDSHAKE: 'The upstream server sent an invalid answer',
+  WS_CLUSTER_UPSTREAM_TLS_FAILED: 'Could not establish a trusted TLS connection to the upstream server',
+  WS_CLUSTER_CONNECTION_LIMIT: 'The server cannot take more connections now; retry later'
+}
+
+/** An error as a client gets it: Fastify's error body shape (`statusCode`, `code`, `error`, `message`). */
+export type PublicError = Error & { statusCode: number, code?: string }
+
+/**
+ * The error to send instead of `err`: same status and `WS_CLUSTER_*` code, a
+ * message without internal detail for 5xx. Log `err` itself before sending
+ * this. An error Fastify passes to the application's error handler, so a
+ * custom handler sees the code and the safe message only.
+ *
+ * @example
+ * request.log.warn({ err }, 'upstream attempt failed')
+ * return reply.code(502).send(publicError(err, 502))
+ */
+export function publicError (err: Error & { statusCode?: number, code?: string }, statusCode = err.statusCode ?? 500): PublicError {
+  if (statusCode < 500) return Object.assign(err, { statusCode })
+  const message = (err.code !== undefined ? PUBLIC_MESSAGES[err.code] : undefined) ?? STATUS_CODES[statusCode] ?? 'Server error'
+  const safe = new Error(message) as PublicError
+  safe.name = 'FastifyError'
+  safe.statusCode = statusCode
+  if (err.code !== undefined) safe.code = err.code
+  // No stack to leak either: Fastify only ever serialises the four fields, a custom handler might not.
+  safe.stack = `${safe.name}: ${message}`
+  return safe
+}
