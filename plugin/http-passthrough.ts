@@ -114,6 +114,13 @@ export async function registerHttpPassthrough (
       http: { agents, requestOptions: { timeout: config.idleTimeout } },
       replyOptions: {
         getUpstream: (request) => ((request as TargetedRequest)[kTarget] as { server: UpstreamServer }).server.id,
+        // The upstream's Connection/Keep-Alive describe its connection to us: copied, they would keep a client's
+        // connection open after it asked for Connection: close. Node frames the body itself.
+        rewriteHeaders: (headers) => {
+          const out = { ...headers }
+          for (const name of ['connection', 'keep-alive', 'proxy-connection']) delete out[name]
+          return out
+        },
         rewriteRequestHeaders: (request, headers) => {
           const target = (request as TargetedRequest)[kTarget] as { server: UpstreamServer }
           const out: Record<string, string | string[] | undefined> = { ...headers }
