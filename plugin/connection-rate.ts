@@ -1,3 +1,5 @@
+import { LRUCache } from 'lru-cache'
+
 /** `limits.connectionRate` after validation. */
 export interface ConnectionRate {
   /** Tokens added per second: the sustained rate of new upgrades per client. */
@@ -8,24 +10,32 @@ export interface ConnectionRate {
 
 interface Bucket {
   tokens: number
-  /** When `tokens` was last brought up to date (ms). */
+  /** When `tokens` was last brought up to date (ms, on the limiter's clock). */
   at: number
 }
 
 /**
- * Most clients tracked at once. A bucket costs about 100 bytes, so the bound
- * is a few MB however many addresses an attacker sends from; past it the
- * longest-idle client is forgotten, which only ever gives it a full bucket.
+ * Most clients tracked at once. The table is allocated for this many (a few
+ * MB) and never grows, however many addresses an attacker sends from; past
+ * it the least recently seen client is forgotten, which only ever gives it
+ * a full bucket again.
  */
 export const MAX_TRACKED_CLIENTS = 100_000
+
+export interface ConnectionRateOptions {
+  maxTracked?: number
+  /** Milliseconds now; tests pass a clock of their own. */
+  clock?: () => number
+}
 
 /**
  * A token bucket per client key (nginx `limit_req` with `burst`, counted per
  * upgrade rather than per request): each upgrade takes a token, tokens come
- * back at `perSecond` up to `burst`. Buckets are brought up to date only when
- * used, and a sweep forgets those that have filled up again, since a full
- * bucket is what an unknown client gets anyway: memory follows the clients
- * active within the last `burst / perSecond` seconds.
+ * back at `perSecond` up to `burst`. The buckets live in lru-cache, bounded
+ * in size and O(1) per upgrade. A bucket not used for the time an empty one
+ * takes to fill up is full, which is what an unknown client gets anyway, so
+ * it expires then (its TTL) and the periodic sweep drops it: memory follows
+ * the clients active within the last `burst / perSecond` seconds.
  *
  * @example
  * const rate = new ConnectionRateLimiter({ perSecond: 5, burst: 10 })
@@ -33,16 +43,27 @@ export const MAX_TRACKED_CLIENTS = 100_000
  * if (waitMs > 0) refuse429(Math.ceil(waitMs / 1000))
  */
 export class ConnectionRateLimiter {
-  private readonly buckets = new Map<string, Bucket>()
+  private readonly buckets: LRUCache<string, Bucket>
+  private readonly clock: () => number
   private timer: NodeJS.Timeout | null = null
   /** Time for an empty bucket to fill up: a bucket untouched that long is full and can go. */
   readonly refillMs: number
 
-  constructor (private readonly rate: ConnectionRate, private readonly maxTracked = MAX_TRACKED_CLIENTS) {
-    this.refillMs = Math.ceil(rate.burst / rate.perSecond * 1000)
+  constructor (private readonly rate: ConnectionRate, options: ConnectionRateOptions = {}) {
+    this.refillMs = Math.max(1, Math.ceil(rate.burst / rate.perSecond * 1000))
+    this.clock = options.clock ?? Date.now
+    this.buckets = new LRUCache<string, Bucket>({
+      max: options.maxTracked ?? MAX_TRACKED_CLIENTS,
+      ttl: this.refillMs,
+      // Using a bucket is what keeps it: reading it restarts its TTL and makes it the most recently used.
+      updateAgeOnGet: true,
+      // No cached clock: lru-cache would otherwise read the time once per timer tick, not per call.
+      ttlResolution: 0,
+      perf: { now: this.clock }
+    })
   }
 
-  /** Clients with a bucket now (not yet refilled and forgotten). */
+  /** Clients with a bucket now (expired ones count until the next sweep). */
   get tracked (): number {
     return this.buckets.size
   }
@@ -51,7 +72,7 @@ export class ConnectionRateLimiter {
   start (): void {
     if (this.timer !== null) return
     const every = Math.min(60_000, Math.max(1000, this.refillMs))
-    this.timer = setInterval(() => { this.sweep(Date.now()) }, every)
+    this.timer = setInterval(() => { this.sweep() }, every)
     this.timer.unref()
   }
 
@@ -62,18 +83,16 @@ export class ConnectionRateLimiter {
   }
 
   /** Takes a token for `key`: 0 when it may go ahead, otherwise the ms until a token is back. */
-  take (key: string, now: number = Date.now()): number {
+  take (key: string): number {
+    const now = this.clock()
     let bucket = this.buckets.get(key)
     if (bucket === undefined) {
-      if (this.buckets.size >= this.maxTracked) this.makeRoom()
       bucket = { tokens: this.rate.burst, at: now }
+      this.buckets.set(key, bucket)
     } else {
-      // Re-inserting keeps the Map in least-recently-used order for makeRoom.
-      this.buckets.delete(key)
       bucket.tokens = Math.min(this.rate.burst, bucket.tokens + (now - bucket.at) * this.rate.perSecond / 1000)
       bucket.at = now
     }
-    this.buckets.set(key, bucket)
     if (bucket.tokens >= 1) {
       bucket.tokens -= 1
       return 0
@@ -82,19 +101,7 @@ export class ConnectionRateLimiter {
   }
 
   /** Forgets every bucket that has filled up again since it was last used. */
-  sweep (now: number): void {
-    for (const [key, bucket] of this.buckets) {
-      if (bucket.tokens + (now - bucket.at) * this.rate.perSecond / 1000 >= this.rate.burst) this.buckets.delete(key)
-    }
-  }
-
-  /**
-   * Forgets the least recently used client. No sweep here: with the table
-   * full of active clients a sweep per new client would cost a pass over the
-   * whole table each time, which is the CPU an attacker would be after.
-   */
-  private makeRoom (): void {
-    const oldest = this.buckets.keys().next()
-    if (oldest.done !== true) this.buckets.delete(oldest.value)
+  sweep (): void {
+    this.buckets.purgeStale()
   }
 }

@@ -3,21 +3,21 @@ import { Agent as HttpsAgent } from 'node:https'
 import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import httpProxy from '@fastify/http-proxy'
-import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import { clientAddressOf, forwardedValues } from './client-identity.js'
 import { NoLiveUpstreamError, UpstreamBadHandshakeError, UpstreamConnectError, UpstreamHandshakeTimeoutError, UpstreamTlsError } from './errors.js'
-import { publicError } from './public-errors.js'
+import { sendPublicError } from './public-errors.js'
 import { hashKeyOf } from './upstream/hash-key.js'
 import type { RouteRuntime } from './proxy-runtime.js'
 import type { UpstreamGroup } from './upstream/upstream-group.js'
 import { isTlsFailure, type UpstreamTls } from './upstream/upstream-tls.js'
-import type { WarningThrottle } from './warning-throttle.js'
+import { throttledLogger, type WarningThrottle } from './warning-throttle.js'
 import { upstreamHostHeader } from './upgrade/upstream-request-headers.js'
 import type { UpstreamServer } from './upstream/upstream-server.js'
 
 const kTarget = Symbol('ws-cluster.http-target')
 
-type TargetedRequest = FastifyRequest & { [kTarget]?: { server: UpstreamServer, released: boolean } }
+type TargetedRequest = FastifyRequest & { [kTarget]?: { server: UpstreamServer, released: boolean, log: FastifyBaseLogger } }
 
 /**
  * One keep-alive pool per upstream group: Node's agent keeps at most
@@ -96,11 +96,14 @@ export async function registerHttpPassthrough (
       const clientAddress = clientAddressOf(request.raw.socket)
       const server = group.pick({ clientAddress, hashKey: hashKeyOf(group.config.hashKey, request.raw, clientAddress) }, new Set())
       if (server === undefined) {
-        warnings.error(`http-no-upstream:${group.name}`, { reqId: request.id, upstream: group.name }, 'http passthrough: no live upstream')
-        return reply.code(502).send(publicError(new NoLiveUpstreamError(group.name)))
+        const kind = `http-no-upstream:${group.name}`
+        warnings.error(kind, { upstream: group.name }, 'http passthrough: no live upstream', request.log)
+        return sendPublicError(reply, new NoLiveUpstreamError(group.name), warnings, kind)
       }
       group.acquire(server)
-      request[kTarget] = { server, released: false }
+      request[kTarget] = { server, released: false, log: request.log }
+      // @fastify/reply-from warns once per failed request ("response errored"): a dead upstream under a flood (R108).
+      request.log = throttledLogger(request.log, warnings, `http:${config.path}`)
     })
     scope.addHook('onResponse', async (request: TargetedRequest) => release(request, group))
     scope.addHook('onRequestAbort', async (request: TargetedRequest) => release(request, group))
@@ -144,8 +147,8 @@ export async function registerHttpPassthrough (
           const url = target?.server.id ?? group.name
           const cause = error.cause as NodeJS.ErrnoException | undefined
           if (cause?.code === 'WS_CLUSTER_UPSTREAM_BAD_HANDSHAKE') {
-            warnings.warn(`http-switched:${url}`, { reqId: request.id, upstream: url, err: cause }, 'http passthrough: upstream switched protocols')
-            return reply.code(502).send(publicError(cause))
+            warnings.warn(`http-switched:${url}`, { upstream: url, err: cause }, 'http passthrough: upstream switched protocols', target?.log)
+            return sendPublicError(reply, cause, warnings, `http-switched:${url}`)
           }
           const timedOut = error.statusCode === 504
           const tlsFailed = isTlsFailure(cause?.code)
@@ -156,9 +159,10 @@ export async function registerHttpPassthrough (
           const err = timedOut
             ? new UpstreamHandshakeTimeoutError(url, config.idleTimeout)
             : tlsFailed ? new UpstreamTlsError(url, `${reason}: ${cause?.message ?? ''}`) : new UpstreamConnectError(url, reason)
-          warnings.warn(`http-failed:${url}:${err.code}`, { reqId: request.id, upstream: url, err, cause: error }, 'http passthrough failed')
+          const kind = `http-failed:${url}:${err.code}`
+          warnings.warn(kind, { upstream: url, err, cause: error }, 'http passthrough failed', target?.log)
           // R100: the code and a fixed sentence for the client; the address and the reason stay in the log.
-          reply.code(timedOut ? 504 : 502).send(publicError(err))
+          sendPublicError(reply, err, warnings, kind)
         }
       }
     })

@@ -1,4 +1,6 @@
 import { STATUS_CODES } from 'node:http'
+import type { FastifyReply } from 'fastify'
+import { throttledLogger, type WarningThrottle } from './warning-throttle.js'
 
 /*
  * What a client may read of an error. 5xx messages describe the inside of the
@@ -43,4 +45,27 @@ export function publicError (err: Error & { statusCode?: number, code?: string }
   // No stack to leak either: Fastify only ever serialises the four fields, a custom handler might not.
   safe.stack = `${safe.name}: ${message}`
   return safe
+}
+
+/** What {@link sendPublicError} needs of a reply, whatever server types it was declared with. */
+type ReplyLike = Pick<FastifyReply, 'log'> & { code: (statusCode: number) => { send: (payload: unknown) => unknown } }
+
+/**
+ * Sends `err` to the client as {@link publicError} does, through Fastify's
+ * error handling (the application's error handler and onError hooks apply).
+ * Fastify's default handler logs every 5xx it sends at error level; a client
+ * that loops on a dead upstream would get one such line per request, so on
+ * this reply that line goes through `warnings` under `kind` (R108). The
+ * detail was logged before, where the failure was decided.
+ *
+ * @example
+ * return sendPublicError(reply, new NoLiveUpstreamError(group.name), runtime.warnings, `no-upstream:${group.name}`)
+ */
+export function sendPublicError<Reply extends ReplyLike> (
+  reply: Reply, err: Error & { statusCode?: number, code?: string }, warnings: WarningThrottle, kind: string
+): Reply {
+  const error = publicError(err)
+  reply.log = throttledLogger(reply.log, warnings, kind)
+  reply.code(error.statusCode).send(error)
+  return reply
 }

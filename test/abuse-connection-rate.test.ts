@@ -69,16 +69,23 @@ test('R106 the Retry-After header says when a token is back; a rate of 0.5 per s
   await assertNoFdLeak(baseline)
 })
 
-test('R106 the rate limiter forgets the least recently used client past its bound, and a full bucket is never kept', () => {
-  const rate = new ConnectionRateLimiter({ perSecond: 1, burst: 2 }, 3)
-  for (const key of ['a', 'b', 'c']) assert.equal(rate.take(key, 0), 0)
-  assert.equal(rate.take('a', 0), 0)
-  assert.equal(rate.take('a', 0), 1000, 'a is empty: 1 s until its next token')
-  assert.equal(rate.take('d', 0), 0)
+test('R106 the rate limiter forgets the least recently used client past its bound, and drops buckets once they are full again', () => {
+  // Any epoch but 0 (lru-cache reads a start time of 0 as "no TTL"); Date.now() is never 0.
+  let now = 10_000
+  const rate = new ConnectionRateLimiter({ perSecond: 1, burst: 2 }, { maxTracked: 3, clock: () => now })
+  for (const key of ['a', 'b', 'c']) assert.equal(rate.take(key), 0)
+  assert.equal(rate.take('a'), 0)
+  assert.equal(rate.take('a'), 1000, 'a is empty: 1 s until its next token')
+  assert.equal(rate.take('d'), 0)
   assert.equal(rate.tracked, 3, 'bounded: b, the least recently used, was forgotten')
-  rate.sweep(1000)
-  assert.equal(rate.tracked, 1, 'c and d filled up again after 1 s and were dropped; a was not')
-  rate.sweep(2000)
+  assert.equal(rate.take('b'), 0, 'a forgotten client starts with a full bucket')
+  now = 11_500
+  assert.equal(rate.take('a'), 0, '1.5 tokens back after 1.5 s')
+  now = 12_500
+  rate.sweep()
+  assert.equal(rate.tracked, 1, 'untouched for the 2 s a bucket takes to fill: dropped; a, used at 1.5 s, kept')
+  now = 14_000
+  rate.sweep()
   assert.equal(rate.tracked, 0)
 })
 

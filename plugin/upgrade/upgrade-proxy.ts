@@ -6,7 +6,7 @@ import { ClientWatch } from './client-watch.js'
 import {
   BadHandshakeError, ConnectionLimitError, NoLiveUpstreamError, UpstreamBadHandshakeError, UpstreamsAtMaxConnsError
 } from '../errors.js'
-import { publicError } from '../public-errors.js'
+import { sendPublicError } from '../public-errors.js'
 import { hashKeyOf } from '../upstream/hash-key.js'
 import type { ProxyRuntime, UpgradeClaim } from '../proxy-runtime.js'
 import { UpstreamAttempt } from './upstream-attempt.js'
@@ -46,8 +46,9 @@ export async function proxyUpgrade (
   if (refusal !== null) {
     session.fail()
     // A client can ask again in a loop: one line per 10 s per route says it goes on (R108).
-    runtime.warnings.warn(`connection-limit:${route.config.path}`, { reqId: request.id, client: session.clientAddress, reason: refusal }, 'upgrade refused: connection limit')
-    return reply.code(503).send(publicError(new ConnectionLimitError(refusal)))
+    const kind = `connection-limit:${route.config.path}`
+    runtime.warnings.warn(kind, { client: session.clientAddress, reason: refusal }, 'upgrade refused: connection limit', request.log)
+    return sendPublicError(reply, new ConnectionLimitError(refusal), runtime.warnings, kind)
   }
 
   const group = route.group
@@ -66,9 +67,10 @@ export async function proxyUpgrade (
         const err: HttpError = lastError ??
           (group.lastPickFailure === 'max-conns' ? new UpstreamsAtMaxConnsError(group.name) : new NoLiveUpstreamError(group.name))
         session.fail()
-        runtime.warnings.error(`no-upstream:${group.name}:${err.code ?? ''}`, { reqId: request.id, upstream: group.name, err }, 'upgrade failed: no upstream answered')
+        const kind = `no-upstream:${group.name}:${err.code ?? ''}`
+        runtime.warnings.error(kind, { upstream: group.name, err }, 'upgrade failed: no upstream answered', request.log)
         // R100: the client learns the code, never the addresses or the reasons behind it.
-        return reply.code(err.statusCode ?? 502).send(publicError(err))
+        return sendPublicError(reply, err, runtime.warnings, kind)
       }
       tried.add(server)
       session.connectTo(server)
@@ -99,14 +101,14 @@ export async function proxyUpgrade (
       if (result.kind === 'failed' && runtime.closing) {
         // Aborted by shutdown (or failed during it): no other server is tried now.
         session.fail()
-        return reply.code(503).send(publicError(new ConnectionLimitError('shutting down')))
+        return sendPublicError(reply, new ConnectionLimitError('shutting down'), runtime.warnings, 'shutting-down')
       }
       if (result.kind === 'failed') {
         group.recordFailure(server)
         session.dropServer()
         lastError = result.error
         const code = (result.error as HttpError).code ?? ''
-        runtime.warnings.warn(`upstream-failed:${server.id}:${code}`, { reqId: request.id, upstream: server.id, err: result.error }, 'upstream attempt failed')
+        runtime.warnings.warn(`upstream-failed:${server.id}:${code}`, { upstream: server.id, err: result.error }, 'upstream attempt failed', request.log)
         continue
       }
       if (result.kind === 'answered') {
@@ -124,7 +126,7 @@ export async function proxyUpgrade (
         group.recordFailure(server)
         session.dropServer()
         lastError = new UpstreamBadHandshakeError(server.id, problem)
-        runtime.warnings.warn(`invalid-101:${server.id}`, { reqId: request.id, upstream: server.id, reason: problem }, 'upstream sent an invalid 101')
+        runtime.warnings.warn(`invalid-101:${server.id}`, { upstream: server.id, reason: problem }, 'upstream sent an invalid 101', request.log)
         continue
       }
       group.recordSuccess(server)
