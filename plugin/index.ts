@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import { createGroupAgents, registerHttpPassthrough } from './http-passthrough.js'
 import type { WsProxyOptions } from './options/options-types.js'
 import { resolveOptions } from './options/options-validate.js'
+import { normalizeRequestUrl } from './path-normalization.js'
 import { kUpgradeClaim, ProxyRuntime, type UpgradeClaim } from './proxy-runtime.js'
 import type { WsProxyStats } from './proxy-stats.js'
 import { requestShapeHook } from './request-checks.js'
@@ -70,6 +71,11 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
   // A TLS server emits 'connection' for the TCP socket too (before 'secureConnection'), so this counts every client once.
   fastify.server.on('connection', admission.onConnection)
   fastify.server.on('request', admission.onRequest)
+  // R82: before Fastify's own listener routes the request, so the router, every hook and the upstream read one path.
+  const normalizeUrl = (req: FastifyRequest['raw']): void => { normalizeRequestUrl(req, path => runtime.match(path) !== undefined) }
+  fastify.server.prependListener('request', normalizeUrl)
+  runtime.rate?.start()
+  warnAboutUnverifiedTls(fastify, runtime)
   fastify.addHook('onRequest', async () => { runtime.counters.requests++ })
 
   const shapeHook = requestShapeHook(options.limits.maxUrlLength)
@@ -86,12 +92,13 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
       }
     })
     if (config.http) {
-      await registerHttpPassthrough(fastify, route, agents.get(config.upstream) as ReturnType<typeof createGroupAgents>, shapeHook)
+      await registerHttpPassthrough(fastify, route, agents.get(config.upstream) as ReturnType<typeof createGroupAgents>, shapeHook, runtime.warnings)
     } else {
+      const protocols = config.upgradeProtocols.join(', ')
       fastify.get(config.path, { onRequest: shapeHook }, async (_request, reply) => {
-        // nginx would pass a plain request on; a WebSocket-only route says what it expects instead.
-        return reply.code(426).header('Upgrade', 'websocket').header('Connection', 'Upgrade')
-          .send({ statusCode: 426, error: 'Upgrade Required', message: `${config.path} only accepts WebSocket upgrades` })
+        // nginx would pass a plain request on; an upgrade-only route says what it expects instead.
+        return reply.code(426).header('Upgrade', protocols).header('Connection', 'Upgrade')
+          .send({ statusCode: 426, error: 'Upgrade Required', message: `${config.path} only accepts upgrades to ${protocols}` })
       })
     }
   }
@@ -120,6 +127,8 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
     for (const dns of runtime.dns) dns.stop()
     fastify.server.removeListener('connection', admission.onConnection)
     fastify.server.removeListener('request', admission.onRequest)
+    fastify.server.removeListener('request', normalizeUrl)
+    runtime.rate?.stop()
     for (const attempt of runtime.attempts) attempt.abort()
     for (const tunnel of runtime.tunnels) tunnel.destroy('shutdown')
     for (const relay of runtime.relays) relay.destroy('shutdown')
@@ -135,6 +144,14 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
 /** Tunnels, relays and upstream attempts still open. */
 function openCount (runtime: ProxyRuntime): number {
   return runtime.tunnels.size + runtime.relays.size + runtime.attempts.size
+}
+
+/** R84: turning verification off is allowed, and said once at start, so nobody runs without it unknowingly. */
+function warnAboutUnverifiedTls (fastify: FastifyInstance, runtime: ProxyRuntime): void {
+  for (const group of runtime.groups.values()) {
+    if (group.tls.config.rejectUnauthorized) continue
+    fastify.log.warn({ upstream: group.name }, 'upstream TLS certificates are not verified for this group (tls.rejectUnauthorized: false): anyone on the path to its servers can read and change its traffic')
+  }
 }
 
 /** Polls until every tunnel, relay and upstream attempt has finished (access-log lines written) or `deadline` passes. */

@@ -5,6 +5,7 @@ import type { WebSocket } from 'ws'
 import { ConnectionAdmission } from './connection-admission.js'
 import { ConnectionLimits } from './connection-limits.js'
 import { InvalidOptionError } from './errors.js'
+import { ConnectionRateLimiter } from './connection-rate.js'
 import type { ResolvedOptions } from './options/options-types.js'
 import type { RouteRuntime } from './route-runtime.js'
 import { ProxyCounters } from './proxy-stats.js'
@@ -14,6 +15,7 @@ import { Tunnel } from './tunnel/tunnel.js'
 import { UpstreamDns } from './upstream/upstream-dns.js'
 import { UpstreamGroup } from './upstream/upstream-group.js'
 import type { UpgradeSession } from './upgrade/upgrade-session.js'
+import { WarningThrottle } from './warning-throttle.js'
 
 export { kUpgradeClaim, type RouteRuntime, type UpgradeClaim } from './route-runtime.js'
 
@@ -32,6 +34,10 @@ export class ProxyRuntime {
   readonly counters: ProxyCounters
   readonly limits: ConnectionLimits
   readonly admission: ConnectionAdmission
+  /** `limits.connectionRate` per client key, or null when off (R86). */
+  readonly rate: ConnectionRateLimiter | null
+  /** Warnings and errors a client can cause at will are written through this, at most once per 10 s per kind. */
+  readonly warnings: WarningThrottle
   readonly tunnels = new Set<ProxiedTunnel>()
   /** Open relay connections, beside the tunnels: shutdown closes them with 1001 (closeDeliberately) before it waits. */
   readonly relays = new Set<ProxiedRelay>()
@@ -54,8 +60,12 @@ export class ProxyRuntime {
       relay: config.relay === null ? null : new RouteRelay({ ...config, relay: config.relay })
     }))
     this.counters = new ProxyCounters(options.routes)
-    this.limits = new ConnectionLimits(options.limits.maxConnections, options.limits.maxConnectionsPerIp)
-    this.admission = new ConnectionAdmission(this.counters, options.limits.maxConnections, options.limits.maxConnectionsPerIp, log)
+    const { maxConnections, maxConnectionsPerIp, ipv6Prefix, connectionRate } = options.limits
+    this.limits = new ConnectionLimits(maxConnections, maxConnectionsPerIp, ipv6Prefix)
+    this.admission = new ConnectionAdmission(this.counters, maxConnections, maxConnectionsPerIp, log, ipv6Prefix)
+    this.rate = connectionRate === null ? null : new ConnectionRateLimiter(connectionRate)
+    this.counters.rateTracked = () => this.rate?.tracked ?? 0
+    this.warnings = new WarningThrottle(log)
   }
 
   /**

@@ -8,6 +8,7 @@ import { IpHashBalancer } from './ip-hash.js'
 import { LeastConnBalancer } from './least-conn.js'
 import { RandomTwoBalancer, type RandomSource } from './random-two.js'
 import { RoundRobinBalancer } from './round-robin.js'
+import { UpstreamTls } from './upstream-tls.js'
 
 export type { PickContext } from './balancer.js'
 
@@ -69,6 +70,8 @@ export class UpstreamGroup {
   onFailure: ((server: UpstreamServer) => void) | null = null
   /** The DNS figures of the group's host-name servers, for stats. */
   dnsStatus: (() => DnsNameStatus[]) | null = null
+  /** How its `https://` servers are verified. */
+  readonly tls: UpstreamTls
 
   private current: UpstreamServer[] = []
   /** Servers DNS removed while connections still used them: shown in stats until those end. */
@@ -83,6 +86,7 @@ export class UpstreamGroup {
   constructor (config: ResolvedUpstream, options: UpstreamGroupOptions = {}) {
     this.name = config.name
     this.config = config
+    this.tls = new UpstreamTls(config.tls)
     this.random = options.random ?? Math.random
     this.entryServers = config.servers.map(server => needsResolution(server) ? [] : [server])
     this.rebuild()
