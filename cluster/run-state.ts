@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
+import { ENV } from './config/config-env.js'
 
 /**
  * Where a running cluster can be found by `ws-cluster reload | stop | status`:
@@ -32,7 +33,7 @@ const MAX_SOCKET_PATH = 100
  * // '/srv/app/.ws-cluster/ws-cluster.pid'
  */
 export function runStateFor (configFile: string | null, env: NodeJS.ProcessEnv, cwd: string): RunState {
-  const fromEnv = env.WS_CLUSTER_RUN_DIR
+  const fromEnv = env[ENV.runDir]
   const dir = fromEnv !== undefined && fromEnv !== ''
     ? resolve(cwd, fromEnv)
     : join(configFile === null ? cwd : dirname(configFile), '.ws-cluster')

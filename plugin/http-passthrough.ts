@@ -5,7 +5,7 @@ import type { TLSSocket } from 'node:tls'
 import httpProxy from '@fastify/http-proxy'
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import { clientAddressOf, forwardedValues } from './client-identity.js'
-import { NoLiveUpstreamError, UpstreamBadHandshakeError, UpstreamConnectError, UpstreamHandshakeTimeoutError } from './errors.js'
+import { NoLiveUpstreamError, UpstreamBadHandshakeError, UpstreamConnectError, UpstreamRequestFailedError, UpstreamResponseTimeoutError } from './errors.js'
 import { hashKeyOf } from './upstream/hash-key.js'
 import type { RouteRuntime } from './proxy-runtime.js'
 import type { UpstreamGroup } from './upstream/upstream-group.js'
@@ -13,6 +13,9 @@ import { upstreamHostHeader } from './upgrade/upstream-request-headers.js'
 import type { UpstreamServer } from './upstream/upstream-server.js'
 
 const kTarget = Symbol('ws-cluster.http-target')
+
+/** Errors that mean no connection to the upstream was made (the others came after the request was sent). */
+const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL'])
 
 type TargetedRequest = FastifyRequest & { [kTarget]?: { server: UpstreamServer, released: boolean } }
 
@@ -130,9 +133,10 @@ export async function registerHttpPassthrough (
           if (target !== undefined && (cause?.code === 'ECONNREFUSED' || timedOut || cause?.code === 'EHOSTUNREACH')) {
             group.recordFailure(target.server)
           }
+          const reason = cause?.code ?? cause?.message ?? error.message
           const err = timedOut
-            ? new UpstreamHandshakeTimeoutError(url, config.idleTimeout)
-            : new UpstreamConnectError(url, cause?.code ?? cause?.message ?? error.message)
+            ? new UpstreamResponseTimeoutError(url, config.idleTimeout)
+            : CONNECT_ERRORS.has(cause?.code ?? '') ? new UpstreamConnectError(url, reason) : new UpstreamRequestFailedError(url, reason)
           request.log.warn({ upstream: url, err: error }, 'http passthrough failed')
           reply.code(timedOut ? 504 : 502).send(err)
         }

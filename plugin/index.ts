@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { UpgradeRequiredError } from './errors.js'
 import { createGroupAgents, registerHttpPassthrough } from './http-passthrough.js'
 import type { WsProxyOptions } from './options/options-types.js'
 import { resolveOptions } from './options/options-validate.js'
@@ -82,8 +83,7 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
     } else {
       fastify.get(config.path, { onRequest: shapeHook }, async (_request, reply) => {
         // nginx would pass a plain request on; a WebSocket-only route says what it expects instead.
-        return reply.code(426).header('Upgrade', 'websocket').header('Connection', 'Upgrade')
-          .send({ statusCode: 426, error: 'Upgrade Required', message: `${config.path} only accepts WebSocket upgrades` })
+        return reply.code(426).header('Upgrade', 'websocket').header('Connection', 'Upgrade').send(new UpgradeRequiredError(config.path))
       })
     }
   }

@@ -91,4 +91,5 @@ export interface CliFlags {
   prettyLogs?: boolean
   json?: boolean
   help?: boolean
+  version?: boolean
 }

@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import type { Logger } from 'pino'
 import { setClientAddress } from '../../plugin/internal.js'
+import { InvalidAppError } from '../cluster-errors.js'
 import { registerWorkerMetrics } from './worker-metrics.js'
 import { isClusterMessage, type ConnMessage, type PrimaryToWorker, type SetupMessage, type WorkerStats, type WorkerToPrimary } from '../ipc-messages.js'
 import { createLogger } from '../logger.js'
@@ -95,7 +96,7 @@ async function loadUserApp (file: string): Promise<FastifyPluginAsync> {
   const mod = await import(pathToFileURL(file).href) as { default?: unknown }
   const plugin = mod.default ?? mod
   if (typeof plugin !== 'function') {
-    throw new TypeError(`app ${file} must export a Fastify plugin function as its default export; got ${typeof plugin}`)
+    throw new InvalidAppError(file, typeof plugin)
   }
   return plugin as FastifyPluginAsync
 }

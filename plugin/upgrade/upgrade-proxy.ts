@@ -4,7 +4,7 @@ import { relayAnswer } from './answer-relay.js'
 import { clientAddressOf } from '../client-identity.js'
 import { ClientWatch } from './client-watch.js'
 import {
-  BadHandshakeError, ConnectionLimitError, NoLiveUpstreamError, UpstreamBadHandshakeError, UpstreamsAtMaxConnsError
+  BadHandshakeError, ClientGoneError, ConnectionLimitError, NoLiveUpstreamError, ShuttingDownError, UpstreamBadHandshakeError, UpstreamsAtMaxConnsError
 } from '../errors.js'
 import { hashKeyOf } from '../upstream/hash-key.js'
 import type { ProxyRuntime, UpgradeClaim } from '../proxy-runtime.js'
@@ -44,8 +44,9 @@ export async function proxyUpgrade (
   const refusal = session.takeSlot()
   if (refusal !== null) {
     session.fail()
-    request.log.warn({ client: session.clientAddress, reason: refusal }, 'upgrade refused: connection limit')
-    return reply.code(503).send(new ConnectionLimitError(refusal))
+    const err = runtime.closing ? new ShuttingDownError() : new ConnectionLimitError(refusal)
+    request.log.warn({ client: session.clientAddress, reason: refusal, code: err.code }, `upgrade refused: ${runtime.closing ? 'shutting down' : 'connection limit'}`)
+    return reply.code(503).send(err)
   }
 
   const group = route.group
@@ -86,6 +87,7 @@ export async function proxyUpgrade (
         // The client left while the upstream was being asked: nothing to answer.
         if (result.kind !== 'failed') result.socket.destroy()
         session.fail()
+        request.log.info({ upstream: server.id, err: new ClientGoneError(server.id) }, 'upgrade abandoned: the client went away')
         watch.stop()
         reply.hijack()
         socket.destroy()
@@ -94,7 +96,7 @@ export async function proxyUpgrade (
       if (result.kind === 'failed' && runtime.closing) {
         // Aborted by shutdown (or failed during it): no other server is tried now.
         session.fail()
-        return reply.code(503).send(new ConnectionLimitError('shutting down'))
+        return reply.code(503).send(new ShuttingDownError())
       }
       if (result.kind === 'failed') {
         group.recordFailure(server)

@@ -2,7 +2,7 @@ import { request as httpRequest, type ClientRequest, type IncomingMessage } from
 import { connect as netConnect, type Socket } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import {
-  UpstreamBadHandshakeError, UpstreamConnectError, UpstreamConnectTimeoutError, UpstreamHandshakeTimeoutError
+  ClientGoneError, UpstreamBadHandshakeError, UpstreamConnectError, UpstreamConnectTimeoutError, UpstreamHandshakeTimeoutError
 } from '../errors.js'
 import type { ResolvedServer } from '../options/options-types.js'
 
@@ -45,7 +45,7 @@ export class UpstreamAttempt {
 
   abort (): void {
     if (this.settled) return
-    this.settle({ kind: 'failed', error: new UpstreamConnectError(this.opts.server.url, 'client went away') })
+    this.settle({ kind: 'failed', error: new ClientGoneError(this.opts.server.url) })
     this.socket?.destroy()
   }
 
