@@ -40,7 +40,7 @@ export interface StatusReport {
 }
 
 export function emptyConnections (): WorkerStats['connections'] {
-  return { active: 0, accepted: 0, handled: 0, dropped: 0, reading: 0, requests: 0, refused: 0, tunnelsOpen: 0, handshaking: 0 }
+  return { active: 0, accepted: 0, handled: 0, dropped: 0, reading: 0, requests: 0, refused: 0, refusedByHooks: 0, tunnelsOpen: 0, handshaking: 0 }
 }
 
 function addInto<T extends object> (target: T, source: T): void {
@@ -64,7 +64,7 @@ export function mergeWorkerStats (all: WorkerStats[]): Pick<StatusReport, 'conne
   for (const stats of all) {
     addInto(connections, stats.connections)
     for (const [path, figures] of Object.entries(stats.routes)) {
-      const merged = routes[path] ?? (routes[path] = { open: 0, total: 0, failed: 0, bytesFromClients: 0, bytesToClients: 0 })
+      const merged = routes[path] ?? (routes[path] = { open: 0, total: 0, failed: 0, refusedByHooks: 0, bytesFromClients: 0, bytesToClients: 0 })
       addInto(merged, figures)
     }
     for (const [name, group] of Object.entries(stats.upstreams)) {

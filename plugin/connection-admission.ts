@@ -64,8 +64,9 @@ export class ConnectionAdmission {
     this.leave(address)
   }
 
-  /** The server's 'request' listener, for plain requests (upgrades are reported by the dispatcher). */
+  /** The server's 'request' listener, for plain requests (upgrades are reported and counted by the dispatcher). */
   readonly onRequest = (req: IncomingMessage): void => {
+    this.counters.requests++
     this.requestStarted(req)
   }
 

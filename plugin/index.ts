@@ -63,7 +63,6 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
   // A TLS server emits 'connection' for the TCP socket too (before 'secureConnection'), so this counts every client once.
   fastify.server.on('connection', admission.onConnection)
   fastify.server.on('request', admission.onRequest)
-  fastify.addHook('onRequest', async () => { runtime.counters.requests++ })
 
   const shapeHook = requestShapeHook(options.limits.maxUrlLength)
   for (const route of runtime.routes) {
@@ -73,8 +72,13 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
       url: config.path,
       constraints: { [CONSTRAINT]: 'claimed' },
       onRequest: shapeHook,
+      // Runs for every answer sent through the reply; one sent before the handler took over came from a hook.
+      onResponse: async (request: FastifyRequest) => {
+        if ((request.raw as ClaimedRequest)[kUpgradeClaim]?.handled === false) runtime.counters.hookRefused(config.path)
+      },
       handler: async (request: FastifyRequest, reply: FastifyReply) => {
         const claim = (request.raw as ClaimedRequest)[kUpgradeClaim] as UpgradeClaim
+        claim.handled = true
         await proxyUpgrade(runtime, claim, request, reply)
       }
     })
@@ -89,7 +93,7 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
   }
 
   fastify.decorate('wsProxy', {
-    stats: () => runtime.counters.snapshot(runtime.groups)
+    stats: () => runtime.counters.snapshot(runtime.groups, runtime.tunnels)
   })
 
   let uninstall: (() => void) | null = null

@@ -65,7 +65,7 @@ test('R40 a reload applies what workers do (routes, upstreams, TLS files) and ke
 function workerStats (tunnels: number, state: 'up' | 'failed' | 'down', failedUntil: number | null): WsProxyStats {
   return {
     connections: { ...emptyConnections(), active: tunnels, accepted: tunnels + 1, handled: tunnels + 1, requests: tunnels + 2, tunnelsOpen: tunnels },
-    routes: { '/ws': { open: tunnels, total: tunnels, failed: 1, bytesFromClients: 10, bytesToClients: 20 } },
+    routes: { '/ws': { open: tunnels, total: tunnels, failed: 1, refusedByHooks: 1, bytesFromClients: 10, bytesToClients: 20 } },
     upstreams: {
       a: {
         name: 'a',
@@ -82,7 +82,7 @@ test('R42 status merges workers: counters add up, a server is up only if every w
   assert.equal(merged.connections.tunnelsOpen, 5)
   assert.equal(merged.connections.accepted, 7)
   assert.equal(merged.connections.requests, 9)
-  assert.deepEqual(merged.routes['/ws'], { open: 5, total: 5, failed: 2, bytesFromClients: 20, bytesToClients: 40 })
+  assert.deepEqual(merged.routes['/ws'], { open: 5, total: 5, failed: 2, refusedByHooks: 2, bytesFromClients: 20, bytesToClients: 40 })
   const server = merged.upstreams.a?.servers[0]
   assert.equal(server?.state, 'failed')
   assert.equal(server?.failedUntil, 1_900_000_000_000)

@@ -69,7 +69,8 @@ async function readConfigFile (file: string, origin: string): Promise<unknown> {
       const code = (err as NodeJS.ErrnoException).code ?? 'error'
       fail(`cannot read ${file}${origin}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message} (${code})`)
     }
-    const parsed = parseJsonText(text)
+    // Editors on Windows may save a byte order mark; JSON.parse would call it an unexpected token.
+    const parsed = parseJsonText(text.replace(/^\uFEFF/, ''))
     if (parsed.ok) return parsed.value
     const { line, column, message } = parsed.problem
     return fail(`is not valid JSON: line ${line}, column ${column}: ${message}`)

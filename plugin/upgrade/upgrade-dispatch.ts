@@ -62,8 +62,6 @@ function whenResponsesDone (socket: SocketWithResponse, run: () => void): void {
  */
 function refuseNonGetWebSocket (fastify: FastifyInstance, runtime: ProxyRuntime, route: RouteRuntime, req: IncomingMessage, res: ServerResponse): void {
   const err = new BadHandshakeError(`WebSocket upgrade with method ${req.method ?? ''}`)
-  // Refused before Fastify's onRequest hook, which counts every other request.
-  runtime.counters.requests++
   runtime.counters.route(route.config.path).failed++
   fastify.log.info({ method: req.method, url: req.url, reason: err.message, statusCode: 400 }, 'upgrade refused: invalid handshake')
   const body = JSON.stringify({ statusCode: 400, code: err.code, error: 'Bad Request', message: err.message })
@@ -86,6 +84,8 @@ export function installUpgradeDispatcher (fastify: FastifyInstance, runtime: Pro
 
   const dispatch = (req: IncomingMessage, socket: Socket, head: Buffer): void => {
     socket.on('error', destroyOnError)
+    // Counted here rather than in a hook, so that a request a user hook answers first is counted too.
+    runtime.counters.requests++
     runtime.admission.requestStarted(req)
     whenResponsesDone(socket, () => { serve(req, socket, head) })
   }
@@ -105,7 +105,7 @@ export function installUpgradeDispatcher (fastify: FastifyInstance, runtime: Pro
       return
     }
     if (route !== undefined) {
-      const claim: UpgradeClaim = { socket, head, route, res };
+      const claim: UpgradeClaim = { socket, head, route, res, handled: false };
       (req as IncomingMessage & { [kUpgradeClaim]?: UpgradeClaim })[kUpgradeClaim] = claim
     }
     try {
