@@ -45,7 +45,7 @@ export class ConnectionAdmission {
     const refusal = this.admit(address)
     if (refusal !== null) {
       counters.dropped++
-      this.warnings.warn(refusal.kind, { client: address, reason: refusal.reason }, 'connection closed at accept: too many connections that sent no request yet')
+      this.warnings.warn(refusal.kind, { client: address, reason: refusal.reason, code: 'WS_CLUSTER_CONNECTION_LIMIT' }, 'connection closed at accept: too many connections that sent no request yet')
       socket.destroy()
       return
     }
