@@ -18,7 +18,7 @@ import { drainWorker, startWorker, type WorkerInfo } from './worker-process.js'
 import { WorkerSlots } from './worker-slots.js'
 
 /** A client that connects and sends no PROXY header within this time is closed (R32). */
-const PROXY_HEADER_TIMEOUT_MS = 5000
+export const PROXY_HEADER_TIMEOUT_MS = 5000
 
 export interface PrimaryOptions {
   config: ClusterConfig
