@@ -76,6 +76,8 @@ test('R38 clients resetting mid-request-head, right after it, and during the ups
     ws.terminate()
     await closed
     await waitFor(() => proxy.app.wsProxy.stats().connections.active === 0, 'every client connection gone')
+    // R38 while the proxy runs: every socket of the test's connections is closed before teardown.
+    await proxy.assertIdleFds()
   } finally {
     await proxy.close()
     await backend.close()
@@ -104,6 +106,8 @@ test('R38 a client leaving while the upstream TCP connect is still pending drops
     }
     // Well before the 60 s connectTimeout, the pending upstream sockets are gone too.
     await assertNoFdLeak(proxyBaseline)
+    // R38 while the proxy runs: every socket of the test's connections is closed before teardown.
+    await proxy.assertIdleFds()
   } finally {
     await proxy.close()
     await hanging.close()
@@ -126,6 +130,8 @@ test('R38 an upstream resetting mid-handshake (before or inside its answer head)
     }
     assert.equal(silentReset.hits(), 3)
     assert.equal(halfAnswer.hits(), 3)
+    // R38 while the proxy runs: every socket of the test's connections is closed before teardown.
+    await proxy.assertIdleFds()
   } finally {
     await proxy.close()
     await silentReset.close()
@@ -168,6 +174,8 @@ test('R38 ECONNRESET inside open tunnels, from either side and with data in flig
     assert.ok(causes.slice(0, 3).every(cause => cause.startsWith('client')), causes.join(' '))
     assert.ok(causes.slice(3).every(cause => cause.startsWith('upstream')), causes.join(' '))
     assert.equal(proxy.app.wsProxy.stats().connections.tunnelsOpen, 0)
+    // R38 while the proxy runs: every socket of the test's connections is closed before teardown.
+    await proxy.assertIdleFds()
   } finally {
     await proxy.close()
     await backend.close()
@@ -196,6 +204,8 @@ test('R9 R38 bytes a client sends while the upstream is still deciding are kept 
     const closed = once(client, 'close')
     client.destroy()
     await closed
+    // R38 while the proxy runs: every socket of the test's connections is closed before teardown.
+    await proxy.assertIdleFds()
   } finally {
     await proxy.close()
     await backend.close()
@@ -227,6 +237,8 @@ test('R38 a client gone while a slow onRequest hook runs costs no lingering upst
     // Well before the 60 s handshakeTimeout.
     await waitFor(() => proxy.app.wsProxy.stats().connections.handshaking === 0, 'no attempt left', 3000)
     await waitFor(() => proxy.app.wsProxy.stats().connections.active === 0, 'client connection closed', 3000)
+    // R38 while the proxy runs: every socket of the test's connections is closed before teardown.
+    await proxy.assertIdleFds()
   } finally {
     await proxy.close()
     await silent.close()

@@ -41,6 +41,8 @@ test('R1 a 101 from the upstream joins client and upstream in a tunnel: messages
     }
     assert.equal(proxy.backends[0].upgrades.length, 3)
     for (const ws of clients) await closeWs(ws)
+    // R38 while the proxy runs: every socket of the test's connections is closed before teardown.
+    await proxy.assertIdleFds()
   } finally {
     await proxy.close()
   }
