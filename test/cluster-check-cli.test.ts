@@ -1,7 +1,6 @@
 import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { Writable } from 'node:stream'
@@ -10,6 +9,7 @@ import { runCheck } from '../cluster/cli/check-command.js'
 import type { CliFlags } from '../cluster/cli/cli-args.js'
 import { FIXTURES, MINIMAL, tempDir } from './helpers/config-fixtures.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
+import { onceWithin } from './helpers/timing.js'
 
 // R38: the file-wide check covers the spawned CLI's pipes too.
 const fileBaseline = openFdCount()
@@ -143,7 +143,7 @@ test('check: `ws-cluster check --config <good>` as a real process exits 0 with t
   let stderr = ''
   child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
   child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-  const [code] = await once(child, 'close') as [number | null]
+  const [code] = await onceWithin(child, 'close') as [number | null]
   assert.equal(stderr, '')
   assert.equal(stdout, `configuration file ${file} is valid\n`)
   assert.equal(code, 0)

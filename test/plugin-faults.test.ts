@@ -1,6 +1,5 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { once } from 'node:events'
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net'
 import { WebSocket } from 'ws'
 import { startEchoBackend } from './helpers/backends.js'
@@ -10,6 +9,7 @@ import {
 } from './helpers/plugin-harness.js'
 import { clientFrame } from './helpers/raw-http.js'
 import { startNeverAcceptingUpstream, startSilentUpstream } from './helpers/stand-in-upstreams.js'
+import { onceWithin } from './helpers/timing.js'
 
 /** An upstream that reads `cutAfter` bytes of the request (and answers `partial`), then resets the connection. */
 async function startResettingUpstream (partial: string): Promise<{ url: string, hits: () => number, close: () => Promise<void> }> {
@@ -26,7 +26,7 @@ async function startResettingUpstream (partial: string): Promise<{ url: string, 
     })
   })
   server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
+  await onceWithin(server, 'listening')
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     hits: () => hits,
@@ -72,7 +72,7 @@ test('R38 clients resetting mid-request-head, right after it, and during the ups
     // maxConnectionsPerIp 1: every vanished client gave its slot back.
     const ws = await openWs(`${proxy.wsBase}/ws`)
     assert.equal(await echo(ws, 'still serving'), 'still serving')
-    const closed = once(ws, 'close')
+    const closed = onceWithin(ws, 'close')
     ws.terminate()
     await closed
     await waitFor(() => proxy.app.wsProxy.stats().connections.active === 0, 'every client connection gone')
@@ -162,7 +162,7 @@ test('R38 ECONNRESET inside open tunnels, from either side and with data in flig
       const ws = await openWs(`${proxy.wsBase}/ws`)
       await waitFor(() => backend.sockets.size === 1, 'backend socket')
       const [serverSide] = backend.sockets
-      const closed = once(ws, 'close')
+      const closed = onceWithin(ws, 'close')
       ws.send(payload)
       ;(serverSide as WebSocket & { _socket: Socket })._socket.resetAndDestroy()
       ws.send(payload)
@@ -201,7 +201,7 @@ test('R9 R38 bytes a client sends while the upstream is still deciding are kept 
     const echoes = Buffer.concat([Buffer.from([0x81, 9]), Buffer.from('early one'), Buffer.from([0x81, 9]), Buffer.from('early two')])
     await waitFor(() => Buffer.concat(got).includes(echoes), 'both early frames echoed')
     assert.match(Buffer.concat(got).toString('latin1'), /^HTTP\/1\.1 101 /)
-    const closed = once(client, 'close')
+    const closed = onceWithin(client, 'close')
     client.destroy()
     await closed
     // R38 while the proxy runs: every socket of the test's connections is closed before teardown.

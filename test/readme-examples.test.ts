@@ -17,6 +17,7 @@ import { httpGet, startCluster } from './helpers/cluster-process.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 import { closeWs, echo, openWsWithHeaders, refusal } from './helpers/plugin-harness.js'
 import { readReadmeBlocks, type ReadmeBlock } from './helpers/readme-blocks.js'
+import { onceWithin } from './helpers/timing.js'
 
 // R204: every example in README.md runs, so the README cannot drift from the
 // code. A block's info string says what it is; a block nobody checks fails
@@ -121,7 +122,7 @@ test('R204 every command the README shows exists: ws-cluster commands and flags 
 async function freePort (): Promise<number> {
   const server = createServer()
   server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
+  await onceWithin(server, 'listening')
   const { port } = server.address() as AddressInfo
   await new Promise(resolve => server.close(resolve))
   return port

@@ -1,4 +1,3 @@
-import { once } from 'node:events'
 import { request as httpRequest, type IncomingMessage } from 'node:http'
 import { connect, type AddressInfo, type Socket } from 'node:net'
 import { Writable } from 'node:stream'
@@ -6,6 +5,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import { WebSocket, type ClientOptions } from 'ws'
 import { wsProxy, type WsProxyOptions } from '../../plugin/index.js'
 import { assertNoFdLeak, openFdCount } from './fd-leak.js'
+import { onceWithin } from './timing.js'
 
 /** A Fastify app with the plugin, listening on 127.0.0.1:0, with its pino output captured as objects. */
 export interface ProxyUnderTest {
@@ -143,7 +143,7 @@ export async function upgradeStatus (url: string, options: ClientOptions = {}): 
 
 /** Sends one message and waits for the next message back. */
 export async function echo (ws: WebSocket, text: string): Promise<string> {
-  const reply = once(ws, 'message')
+  const reply = onceWithin(ws, 'message')
   ws.send(text)
   const [data] = await reply
   return String(data)
@@ -152,7 +152,7 @@ export async function echo (ws: WebSocket, text: string): Promise<string> {
 /** Closes a client WebSocket and waits until its socket is gone. */
 export async function closeWs (ws: WebSocket): Promise<void> {
   if (ws.readyState === WebSocket.CLOSED) return
-  const closed = once(ws, 'close')
+  const closed = onceWithin(ws, 'close')
   ws.terminate()
   await closed
 }
@@ -181,10 +181,10 @@ export async function rawExchange (port: number, bytes: string | Buffer, timeout
   const chunks: Buffer[] = []
   socket.on('data', (chunk: Buffer) => chunks.push(chunk))
   socket.on('error', () => {})
-  await once(socket, 'connect')
+  await onceWithin(socket, 'connect')
   socket.write(bytes)
   const timer = setTimeout(() => socket.destroy(), timeoutMs)
-  await once(socket, 'close')
+  await onceWithin(socket, 'close', timeoutMs + 5000)
   clearTimeout(timer)
   return Buffer.concat(chunks).toString('latin1')
 }
@@ -213,7 +213,7 @@ export function upgradeHead (path: string, extraHeaders: string[] = [], host = '
 export async function rawConnect (port: number, localAddress?: string): Promise<Socket> {
   const socket = connect({ port, host: '127.0.0.1', localAddress })
   socket.on('error', () => {})
-  await once(socket, 'connect')
+  await onceWithin(socket, 'connect')
   return socket
 }
 
