@@ -29,6 +29,16 @@ export interface DrainMessage {
   type: 'ws-cluster:drain'
 }
 
+/** Primary → worker: are you still there? (R120; answered with a pong from the worker's event loop). */
+export interface PingMessage {
+  type: 'ws-cluster:ping'
+}
+
+/** Worker → primary: the answer to a ping. */
+export interface PongMessage {
+  type: 'ws-cluster:pong'
+}
+
 /** Primary → worker: report live stats for /status. */
 export interface StatsRequestMessage {
   type: 'ws-cluster:stats-request'
@@ -66,8 +76,8 @@ export interface StatsResponseMessage {
   stats: WorkerStats
 }
 
-export type PrimaryToWorker = ConnMessage | SetupMessage | DrainMessage | StatsRequestMessage
-export type WorkerToPrimary = HelloMessage | ReadyMessage | FailedMessage | StatsResponseMessage
+export type PrimaryToWorker = ConnMessage | SetupMessage | DrainMessage | StatsRequestMessage | PingMessage
+export type WorkerToPrimary = HelloMessage | ReadyMessage | FailedMessage | StatsResponseMessage | PongMessage
 
 /** Narrowing for messages that may come from anyone on the channel. */
 export function isClusterMessage (value: unknown): value is { type: string } {

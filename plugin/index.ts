@@ -10,8 +10,8 @@ import { requestShapeHook } from './request-checks.js'
 import { installUpgradeDispatcher } from './upgrade/upgrade-dispatch.js'
 import { proxyUpgrade } from './upgrade/upgrade-proxy.js'
 
-export type { WsProxyOptions, RouteOptions, UpstreamOptions, UpstreamServerOptions, LimitsOptions, BalanceMethod } from './options/options-types.js'
-export type { WsProxyStats, RouteStats } from './proxy-stats.js'
+export type { WsProxyOptions, RouteOptions, RouteHeadersOptions, UpstreamOptions, UpstreamServerOptions, LimitsOptions, BalanceMethod } from './options/options-types.js'
+export type { WsProxyStats, RouteStats, RouteSettings } from './proxy-stats.js'
 export type { Duration } from './options/duration.js'
 export { parseDuration } from './options/duration.js'
 export { resolveOptions } from './options/options-validate.js'
@@ -99,6 +99,8 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
   let uninstall: (() => void) | null = null
   fastify.addHook('onReady', async () => {
     uninstall = installUpgradeDispatcher(fastify, runtime)
+    // R44: host-name servers are resolved before the first client (the wait is bounded).
+    await Promise.all(runtime.dns.map(async dns => await dns.start()))
   })
 
   const drainBudget = closeHookBudget(fastify, options.shutdownTimeout, (rawOptions as { shutdownTimeout?: unknown }).shutdownTimeout !== undefined)
@@ -109,6 +111,7 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
   })
 
   fastify.addHook('onClose', async () => {
+    for (const dns of runtime.dns) dns.stop()
     fastify.server.removeListener('connection', admission.onConnection)
     fastify.server.removeListener('request', admission.onRequest)
     for (const attempt of runtime.attempts) attempt.abort()

@@ -6,6 +6,7 @@ import type { ResolvedOptions } from './options/options-types.js'
 import type { RouteRuntime } from './route-runtime.js'
 import { ProxyCounters } from './proxy-stats.js'
 import { Tunnel } from './tunnel/tunnel.js'
+import { UpstreamDns } from './upstream/upstream-dns.js'
 import { UpstreamGroup } from './upstream/upstream-group.js'
 import type { UpgradeSession } from './upgrade/upgrade-session.js'
 
@@ -18,6 +19,8 @@ export type ProxiedTunnel = Tunnel<UpgradeSession>
 export class ProxyRuntime {
   readonly routes: RouteRuntime[]
   readonly groups = new Map<string, UpstreamGroup>()
+  /** One per group with servers given by host name: started on ready, stopped on close. */
+  readonly dns: UpstreamDns[] = []
   readonly counters: ProxyCounters
   readonly limits: ConnectionLimits
   readonly admission: ConnectionAdmission
@@ -28,13 +31,18 @@ export class ProxyRuntime {
   closing = false
 
   constructor (readonly options: ResolvedOptions, readonly log: FastifyBaseLogger) {
-    for (const [name, upstream] of options.upstreams) this.groups.set(name, new UpstreamGroup(upstream))
+    for (const [name, upstream] of options.upstreams) {
+      const group = new UpstreamGroup(upstream)
+      this.groups.set(name, group)
+      const dns = new UpstreamDns(group, log)
+      if (dns.active) this.dns.push(dns)
+    }
     this.routes = options.routes.map(config => ({
       config,
       group: this.groups.get(config.upstream) as UpstreamGroup,
       timeouts: { idleTimeout: config.idleTimeout, sendTimeout: config.sendTimeout, finTimeout: config.finTimeout }
     }))
-    this.counters = new ProxyCounters(options.routes.map(route => route.path))
+    this.counters = new ProxyCounters(options.routes)
     this.limits = new ConnectionLimits(options.limits.maxConnections, options.limits.maxConnectionsPerIp)
     this.admission = new ConnectionAdmission(this.counters, options.limits.maxConnections, options.limits.maxConnectionsPerIp, log)
   }

@@ -1,10 +1,25 @@
 import type { Socket } from 'node:net'
 import type { RouteRuntime } from './route-runtime.js'
-import type { UpstreamGroup } from './upstream/upstream-group.js'
-import type { UpstreamServerStats } from './upstream/upstream-server.js'
-import type { BalanceMethod } from './options/options-types.js'
+import type { UpstreamGroup, UpstreamGroupStats } from './upstream/upstream-group.js'
+import type { ResolvedRoute } from './options/options-types.js'
 
-/** Per-route counters. */
+/**
+ * What a route runs with, from its resolved options (durations in ms), so
+ * `ws-cluster status --json` shows the timeouts a config (or a translated
+ * nginx one) really gave it.
+ */
+export interface RouteSettings {
+  upstream: string
+  connectTimeout: number
+  handshakeTimeout: number
+  idleTimeout: number
+  sendTimeout: number
+  finTimeout: number
+  http: boolean
+  upstreamPath: string | null
+}
+
+/** Per-route counters, and the route's settings. */
 export interface RouteStats {
   /** Tunnels open now. */
   open: number
@@ -17,6 +32,7 @@ export interface RouteStats {
   /** Bytes read from clients / written to clients by this route's tunnels, open ones included (counted up to the moment of the snapshot). */
   bytesFromClients: number
   bytesToClients: number
+  settings: RouteSettings
 }
 
 /** An open tunnel as the figures see it: its route, and the client socket whose counters Node keeps anyway. */
@@ -54,7 +70,7 @@ export interface WsProxyStats {
     handshaking: number
   }
   routes: Record<string, RouteStats>
-  upstreams: Record<string, { name: string, balance: BalanceMethod, servers: UpstreamServerStats[] }>
+  upstreams: Record<string, UpstreamGroupStats>
 }
 
 /** Mutable counters owned by one plugin instance; `snapshot()` copies them out. */
@@ -70,9 +86,11 @@ export class ProxyCounters {
   handshaking = 0
   readonly routes = new Map<string, RouteStats>()
 
-  constructor (routePaths: readonly string[]) {
-    for (const path of routePaths) {
-      this.routes.set(path, { open: 0, total: 0, failed: 0, refusedByHooks: 0, bytesFromClients: 0, bytesToClients: 0 })
+  constructor (routes: readonly ResolvedRoute[]) {
+    for (const route of routes) {
+      const { upstream, connectTimeout, handshakeTimeout, idleTimeout, sendTimeout, finTimeout, http, upstreamPath } = route
+      const settings = { upstream, connectTimeout, handshakeTimeout, idleTimeout, sendTimeout, finTimeout, http, upstreamPath }
+      this.routes.set(route.path, { open: 0, total: 0, failed: 0, refusedByHooks: 0, bytesFromClients: 0, bytesToClients: 0, settings })
     }
   }
 
@@ -95,7 +113,7 @@ export class ProxyCounters {
    */
   snapshot (groups: ReadonlyMap<string, UpstreamGroup>, open: Iterable<OpenTunnel>): WsProxyStats {
     const routes: Record<string, RouteStats> = {}
-    for (const [path, stats] of this.routes) routes[path] = { ...stats }
+    for (const [path, stats] of this.routes) routes[path] = { ...stats, settings: { ...stats.settings } }
     for (const tunnel of open) {
       const figures = routes[tunnel.meta.route.config.path]
       figures.bytesFromClients += tunnel.client.bytesRead

@@ -6,12 +6,14 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { connect, createServer, type AddressInfo } from 'node:net'
 import { basename, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { runInNewContext } from 'node:vm'
 import { WebSocket, type ClientOptions } from 'ws'
 import { parseCliArgs } from '../cluster/cli/cli-args.js'
 import { runCheck } from '../cluster/cli/check-command.js'
 import { helpText } from '../cluster/cli/cli-help.js'
 import { fromNginxHelp, parseFromNginxArgs } from '../cluster/from-nginx/from-nginx-args.js'
 import { parseNginx } from '../cluster/from-nginx/nginx-parser.js'
+import { resolveOptions } from '../plugin/index.js'
 import { closeEchoBackends, startNamedEchoBackends, type EchoBackend } from './helpers/backends.js'
 import { httpGet, startCluster } from './helpers/cluster-process.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
@@ -37,7 +39,7 @@ after(async () => {
 
 /** The section whose examples another test runs: from-nginx-cli.test.ts translates its nginx block and compares the config and the notes. */
 const FROM_NGINX_SECTION = 'Coming from nginx'
-const KINDS = ['js cjs', 'js plugin', 'js app', 'json config', 'json output', 'jsonc demo-config', 'text usage', 'sh', 'nginx']
+const KINDS = ['js cjs', 'js plugin', 'js app', 'js route', 'js options', 'json config', 'json output', 'jsonc demo-config', 'text usage', 'sh', 'nginx']
 
 function kindOf (block: ReadmeBlock): string {
   return block.role === null ? block.lang : `${block.lang} ${block.role}`
@@ -71,6 +73,21 @@ test('R204 README config blocks pass `ws-cluster check`; the demo config shown p
   for (const block of only('jsonc demo-config')) Object.assign(shown, JSON.parse(`{${block.text.trim().replace(/,$/, '')}}`))
   assert.deepEqual(shown, demo, 'the parts shown are the whole demo config, as it is')
   for (const block of only('nginx')) assert.ok(parseNginx(block.text).length > 0, `README.md:${block.line} parses as nginx`)
+})
+
+test('R204 README option fragments (a route, a part of the options) pass the plugin\'s validator', () => {
+  const upstreams = { chat: { servers: ['http://127.0.0.1:9001'] } }
+  // The fragments are JavaScript object literals, comments included: evaluated as the reader's code would be.
+  // Re-made in this realm: objects of another vm context have another Object.prototype.
+  const evaluate = (text: string): Record<string, unknown> => JSON.parse(JSON.stringify(runInNewContext(`(${text})`))) as Record<string, unknown>
+  for (const block of only('js route')) {
+    assert.doesNotThrow(() => resolveOptions({ upstreams, routes: [evaluate(block.text)] }), `README.md:${block.line}`)
+  }
+  for (const block of only('js options')) {
+    const part = evaluate(`{ ${block.text} }`)
+    const upstreamName = Object.keys((part.upstreams ?? upstreams) as object)[0]
+    assert.doesNotThrow(() => resolveOptions({ upstreams, routes: [{ path: '/ws', upstream: upstreamName }], ...part }), `README.md:${block.line}`)
+  }
 })
 
 const COMMANDS = ['start', 'check', 'reload', 'stop', 'status'] as const

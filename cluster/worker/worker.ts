@@ -3,16 +3,15 @@ import { readFileSync } from 'node:fs'
 import type { Server } from 'node:http'
 import { Socket } from 'node:net'
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls'
-import { pathToFileURL } from 'node:url'
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { setClientAddress } from '../../plugin/internal.js'
-import { InvalidAppError } from '../cluster-errors.js'
 import { registerWorkerMetrics } from './worker-metrics.js'
 import { isClusterMessage, type ConnMessage, type PrimaryToWorker, type SetupMessage, type WorkerStats, type WorkerToPrimary } from '../ipc-messages.js'
 import { createLogger } from '../logger.js'
 import { armRequestHeadTimeout } from './request-head-timeout.js'
 import { createProxyApp } from './worker-app.js'
+import { loadUserApp } from './user-app.js'
 
 /**
  * A worker process: serves the sockets the primary hands over with a Fastify
@@ -39,6 +38,8 @@ interface Serving {
   log: Logger
   shutdownTimeout: number
 }
+
+const PONG = Object.freeze({ type: 'ws-cluster:pong' }) as WorkerToPrimary
 
 let serving: Serving | null = null
 let draining = false
@@ -92,15 +93,6 @@ async function setup (message: SetupMessage): Promise<void> {
   }
 }
 
-async function loadUserApp (file: string): Promise<FastifyPluginAsync> {
-  const mod = await import(pathToFileURL(file).href) as { default?: unknown }
-  const plugin = mod.default ?? mod
-  if (typeof plugin !== 'function') {
-    throw new InvalidAppError(file, typeof plugin)
-  }
-  return plugin as FastifyPluginAsync
-}
-
 function statsOf (app: FastifyInstance): WorkerStats {
   return app.wsProxy.stats()
 }
@@ -136,6 +128,9 @@ function onMessage (message: unknown, handle: unknown): void {
       break
     case 'ws-cluster:drain':
       drain().catch(() => process.exit(0))
+      break
+    case 'ws-cluster:ping':
+      send(PONG)
       break
     case 'ws-cluster:stats-request':
       if (serving !== null) send({ type: 'ws-cluster:stats-response', id: msg.id, stats: statsOf(serving.app) })
