@@ -10,7 +10,8 @@ import { requestShapeHook } from './request-checks.js'
 import { installUpgradeDispatcher } from './upgrade/upgrade-dispatch.js'
 import { proxyUpgrade } from './upgrade/upgrade-proxy.js'
 
-export type { WsProxyOptions, RouteOptions, RouteHeadersOptions, UpstreamOptions, UpstreamServerOptions, LimitsOptions, BalanceMethod } from './options/options-types.js'
+export type { WsProxyOptions, RouteOptions, RouteHeadersOptions, UpstreamOptions, UpstreamServerOptions, LimitsOptions, BalanceMethod, RouteMode } from './options/options-types.js'
+export type { RelayOptions, MessageHook, MessageVerdict, RelayMessage, RelayConnectionInfo, MessageDirection } from './options/relay-types.js'
 export type { WsProxyStats, RouteStats, RouteSettings } from './proxy-stats.js'
 export type { Duration } from './options/duration.js'
 export { parseDuration } from './options/duration.js'
@@ -56,6 +57,13 @@ function addUpgradeConstraint (fastify: FastifyInstance): void {
 const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOptions) => {
   const options = resolveOptions(rawOptions)
   const runtime = new ProxyRuntime(options, fastify.log)
+  // A relay route's hook module must load (in its pool) before anything is served.
+  try {
+    await runtime.startRelays()
+  } catch (err) {
+    await runtime.closeRelays()
+    throw err
+  }
   const agents = new Map([...runtime.groups].map(([name, group]) => [name, createGroupAgents(group)]))
   addUpgradeConstraint(fastify)
 
@@ -93,7 +101,7 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
   }
 
   fastify.decorate('wsProxy', {
-    stats: () => runtime.counters.snapshot(runtime.groups, runtime.tunnels)
+    stats: () => runtime.counters.snapshot(runtime.groups, [...runtime.tunnels, ...runtime.relays])
   })
 
   let uninstall: (() => void) | null = null
@@ -107,6 +115,8 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
   fastify.addHook('preClose', async () => {
     runtime.closing = true
     uninstall?.()
+    // Relays can end like a WebSocket server would: a 1001 close frame to both sides now, not a cut later.
+    for (const relay of runtime.relays) relay.closeDeliberately(1001, 'server shutting down', 'shutdown')
     await drainTunnels(runtime, drainBudget)
   })
 
@@ -116,7 +126,9 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
     fastify.server.removeListener('request', admission.onRequest)
     for (const attempt of runtime.attempts) attempt.abort()
     for (const tunnel of runtime.tunnels) tunnel.destroy('shutdown')
+    for (const relay of runtime.relays) relay.destroy('shutdown')
     await tunnelsFinished(runtime, Date.now() + CUT_SETTLE_MS)
+    await runtime.closeRelays()
     for (const pair of agents.values()) {
       pair['http:'].destroy()
       pair['https:'].destroy()
@@ -124,9 +136,14 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
   })
 }
 
-/** Polls until every tunnel and upstream attempt has finished (access-log lines written) or `deadline` passes. */
+/** Tunnels, relays and upstream attempts still open. */
+function openCount (runtime: ProxyRuntime): number {
+  return runtime.tunnels.size + runtime.relays.size + runtime.attempts.size
+}
+
+/** Polls until every tunnel, relay and upstream attempt has finished (access-log lines written) or `deadline` passes. */
 async function tunnelsFinished (runtime: ProxyRuntime, deadline: number): Promise<void> {
-  while (runtime.tunnels.size + runtime.attempts.size > 0 && Date.now() < deadline) {
+  while (openCount(runtime) > 0 && Date.now() < deadline) {
     await new Promise(resolve => setTimeout(resolve, Math.min(50, Math.max(1, deadline - Date.now()))))
   }
 }
@@ -155,14 +172,15 @@ function closeHookBudget (fastify: FastifyInstance, shutdownTimeout: number, exp
 
 /** R39: open tunnels get until the shutdown timeout to finish on their own, then are cut. */
 async function drainTunnels (runtime: ProxyRuntime, timeoutMs: number): Promise<void> {
-  if (runtime.tunnels.size + runtime.attempts.size === 0) return
-  runtime.log.info({ tunnels: runtime.tunnels.size, handshakes: runtime.attempts.size, timeoutMs }, 'waiting for open tunnels to close')
+  if (openCount(runtime) === 0) return
+  runtime.log.info({ tunnels: runtime.tunnels.size, relays: runtime.relays.size, handshakes: runtime.attempts.size, timeoutMs }, 'waiting for open tunnels to close')
   await tunnelsFinished(runtime, Date.now() + timeoutMs)
-  if (runtime.tunnels.size + runtime.attempts.size > 0) {
-    runtime.log.warn({ tunnels: runtime.tunnels.size, handshakes: runtime.attempts.size }, 'shutdown timeout reached: closing open tunnels')
+  if (openCount(runtime) > 0) {
+    runtime.log.warn({ tunnels: runtime.tunnels.size, relays: runtime.relays.size, handshakes: runtime.attempts.size }, 'shutdown timeout reached: closing open tunnels')
     // Handshakes still waiting for their upstream would otherwise keep the server open until handshakeTimeout.
     for (const attempt of runtime.attempts) attempt.abort()
     for (const tunnel of runtime.tunnels) tunnel.destroy('shutdown')
+    for (const relay of runtime.relays) relay.destroy('shutdown')
     await tunnelsFinished(runtime, Date.now() + CUT_SETTLE_MS)
   }
 }

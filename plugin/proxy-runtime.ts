@@ -1,10 +1,15 @@
+import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyBaseLogger } from 'fastify'
+import type { WebSocket } from 'ws'
 import { ConnectionAdmission } from './connection-admission.js'
 import { ConnectionLimits } from './connection-limits.js'
+import { InvalidOptionError } from './errors.js'
 import type { ResolvedOptions } from './options/options-types.js'
 import type { RouteRuntime } from './route-runtime.js'
 import { ProxyCounters } from './proxy-stats.js'
+import { RelayConnection } from './relay/relay-connection.js'
+import { RouteRelay } from './relay/route-relay.js'
 import { Tunnel } from './tunnel/tunnel.js'
 import { UpstreamDns } from './upstream/upstream-dns.js'
 import { UpstreamGroup } from './upstream/upstream-group.js'
@@ -14,6 +19,9 @@ export { kUpgradeClaim, type RouteRuntime, type UpgradeClaim } from './route-run
 
 /** A tunnel carries its upgrade's session: the owner of its slot, server and figures. */
 export type ProxiedTunnel = Tunnel<UpgradeSession>
+
+/** A relayed WebSocket (relay mode) carries its session the same way. */
+export type ProxiedRelay = RelayConnection<UpgradeSession>
 
 /** Everything one plugin instance shares between its routes. */
 export class ProxyRuntime {
@@ -25,6 +33,8 @@ export class ProxyRuntime {
   readonly limits: ConnectionLimits
   readonly admission: ConnectionAdmission
   readonly tunnels = new Set<ProxiedTunnel>()
+  /** Open relay connections, beside the tunnels: shutdown closes them with 1001 (closeDeliberately) before it waits. */
+  readonly relays = new Set<ProxiedRelay>()
   /** Upstream attempts in flight: shutdown waits for them like for tunnels, then aborts them. */
   readonly attempts = new Set<{ abort: () => void }>()
   /** Set by preClose: new upgrades are refused while open tunnels drain. */
@@ -40,7 +50,8 @@ export class ProxyRuntime {
     this.routes = options.routes.map(config => ({
       config,
       group: this.groups.get(config.upstream) as UpstreamGroup,
-      timeouts: { idleTimeout: config.idleTimeout, sendTimeout: config.sendTimeout, finTimeout: config.finTimeout }
+      timeouts: { idleTimeout: config.idleTimeout, sendTimeout: config.sendTimeout, finTimeout: config.finTimeout },
+      relay: config.relay === null ? null : new RouteRelay({ ...config, relay: config.relay })
     }))
     this.counters = new ProxyCounters(options.routes)
     this.limits = new ConnectionLimits(options.limits.maxConnections, options.limits.maxConnectionsPerIp)
@@ -65,6 +76,65 @@ export class ProxyRuntime {
   private readonly onTunnelFinished = (tunnel: ProxiedTunnel): void => {
     this.tunnels.delete(tunnel)
     tunnel.meta.tunnelClosed(tunnel)
+  }
+
+  /**
+   * Relay mode: completes the client's handshake with what the upstream
+   * chose (`upstream` is its WebSocket, already open and paused) and starts
+   * relaying messages. `clientHead` are client bytes read with the request (R9).
+   */
+  openRelay (req: IncomingMessage, client: Socket, clientHead: Buffer, answer: IncomingMessage, upstream: WebSocket, session: UpgradeSession): void {
+    const route = session.route
+    const relay = route.relay as RouteRelay
+    const clientWs = relay.clientSide.accept(req, client, clientHead, answer, upstream.protocol)
+    if (clientWs === null) {
+      // ws refused what it had to parse of the request (an extension offer) and answered 400 itself.
+      upstream.close(1001, 'client handshake failed')
+      session.fail()
+      this.log.info({ reqId: session.reqId, route: route.config.path }, 'relay refused: the client handshake could not be completed')
+      return
+    }
+    clientWs.pause()
+    const info = {
+      id: session.reqId,
+      route: route.config.path,
+      clientAddress: session.clientAddress,
+      upstream: session.server?.config.url ?? '',
+      protocol: upstream.protocol,
+      url: req.url ?? '/',
+      headers: req.headers
+    }
+    const parts = { clientWs, upstreamWs: upstream, client, info, options: relay.options, hooks: relay.hooks, timeouts: route.timeouts, stats: this.counters.route(route.config.path), log: this.log }
+    const connection = new RelayConnection(parts, session, this.onRelayFinished)
+    this.relays.add(connection)
+    session.tunnelOpened()
+    connection.start()
+  }
+
+  private readonly onRelayFinished = (relay: ProxiedRelay): void => {
+    this.relays.delete(relay)
+    relay.meta.tunnelClosed(relay, 'relay closed', {
+      mode: 'relay',
+      closeCode: relay.closeCode ?? undefined,
+      messagesFromClient: relay.fromClient.messages,
+      messagesFromUpstream: relay.fromUpstream.messages
+    })
+  }
+
+  /** Gets every relay route ready (their hook modules load) before the plugin serves. */
+  async startRelays (): Promise<void> {
+    for (const route of this.routes) {
+      try {
+        await route.relay?.ready()
+      } catch (err) {
+        throw new InvalidOptionError(`routes[${this.routes.indexOf(route)}].relay.onMessage`, (err as Error).message)
+      }
+    }
+  }
+
+  /** Stops what relay routes share (hook threads); connections are closed before this. */
+  async closeRelays (): Promise<void> {
+    await Promise.all(this.routes.map(async route => await route.relay?.close()))
   }
 
   /** The route owning an upgrade to `url` (path and query), or undefined. */

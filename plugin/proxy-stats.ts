@@ -33,6 +33,33 @@ export interface RouteStats {
   bytesFromClients: number
   bytesToClients: number
   settings: RouteSettings
+  /** Relay routes: messages received from clients / from upstreams (before hooks). */
+  messagesFromClients: number
+  messagesFromUpstreams: number
+  /** Relay connections closed with 1009 because a message exceeded maxMessageSize. */
+  messagesTooBig: number
+  /** Relay connections closed with 1008 by the message rate limit. */
+  rateLimited: number
+  /** Relay connections closed with 1011 because the message hook threw or failed. */
+  hookErrors: number
+}
+
+/** A route's figures before its first upgrade. */
+export function emptyRouteStats (settings: RouteSettings): RouteStats {
+  return {
+    open: 0,
+    total: 0,
+    failed: 0,
+    refusedByHooks: 0,
+    bytesFromClients: 0,
+    bytesToClients: 0,
+    settings,
+    messagesFromClients: 0,
+    messagesFromUpstreams: 0,
+    messagesTooBig: 0,
+    rateLimited: 0,
+    hookErrors: 0
+  }
 }
 
 /** An open tunnel as the figures see it: its route, and the client socket whose counters Node keeps anyway. */
@@ -90,7 +117,7 @@ export class ProxyCounters {
     for (const route of routes) {
       const { upstream, connectTimeout, handshakeTimeout, idleTimeout, sendTimeout, finTimeout, http, upstreamPath } = route
       const settings = { upstream, connectTimeout, handshakeTimeout, idleTimeout, sendTimeout, finTimeout, http, upstreamPath }
-      this.routes.set(route.path, { open: 0, total: 0, failed: 0, refusedByHooks: 0, bytesFromClients: 0, bytesToClients: 0, settings })
+      this.routes.set(route.path, emptyRouteStats(settings))
     }
   }
 

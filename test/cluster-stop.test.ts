@@ -96,13 +96,13 @@ test('R39 `ws-cluster stop` (twice at once) drains and exits 0; the pid file and
   assert.match(again.stderr, /no running ws-cluster found/)
 })
 
-test('R39 R127 a second signal more than a second later exits at once without waiting for the drain', async () => {
+test('R39 R65 a second signal more than a second later exits at once without waiting for the drain', async () => {
   const { cluster } = await start('60s')
   const tunnel = await openWs(`ws://127.0.0.1:${cluster.port}/ws`)
   const tunnelClosed = closedWs(tunnel, 20_000)
   cluster.child.kill('SIGINT')
   await cluster.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('stopping'))
-  // R127: only a signal clearly after the first one (over 1 s) means "now".
+  // R65: only a signal clearly after the first one (over 1 s) means "now".
   await sleep(1200)
   cluster.child.kill('SIGINT')
   // Well within the 60 s drain: the forced exit does not wait for tunnels.

@@ -188,6 +188,9 @@ test('Dockerfile: the demo stage installs every package the demo imports that th
   assert.ok(needed.includes('ioredis') && needed.includes('@fastify/static'), `found the demo's own packages: ${needed.join(', ')}`)
   const install = demo.runs.find((r) => /\bnpm install\b/.test(r)) ?? ''
   assert.match(install, /--omit=dev/)
+  // The install moves the listed devDependencies into a scratch package.json's dependencies: a production one listed there would be dropped.
+  const listed = [...Object.keys(pkg.dependencies), ...Object.keys(pkg.devDependencies)].filter((name) => new RegExp(`\\s${name.replace('/', '\\/')}(\\s|$)`).test(install))
+  for (const name of listed) assert.ok(pkg.devDependencies[name] !== undefined, `${name}, installed by the demo stage, is a devDependency`)
   for (const name of needed) {
     assert.ok(pkg.devDependencies[name] !== undefined, `${name} is a devDependency`)
     assert.match(install, new RegExp(`\\s${name.replace('/', '\\/')}(\\s|$)`), `the demo stage installs ${name}`)

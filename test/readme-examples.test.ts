@@ -4,8 +4,8 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { connect, createServer, type AddressInfo } from 'node:net'
-import { basename, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { basename, dirname, join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { runInNewContext } from 'node:vm'
 import { WebSocket, type ClientOptions } from 'ws'
 import { parseCliArgs } from '../cluster/cli/cli-args.js'
@@ -39,7 +39,7 @@ after(async () => {
 
 /** The section whose examples another test runs: from-nginx-cli.test.ts translates its nginx block and compares the config and the notes. */
 const FROM_NGINX_SECTION = 'Coming from nginx'
-const KINDS = ['js cjs', 'js plugin', 'js app', 'js route', 'js options', 'json config', 'json output', 'jsonc demo-config', 'text usage', 'sh', 'nginx']
+const KINDS = ['js cjs', 'js plugin', 'js app', 'js route', 'js options', 'js relay-hook', 'json config', 'json config-part', 'json output', 'jsonc demo-config', 'text usage', 'sh', 'nginx']
 
 function kindOf (block: ReadmeBlock): string {
   return block.role === null ? block.lang : `${block.lang} ${block.role}`
@@ -88,6 +88,27 @@ test('R204 README option fragments (a route, a part of the options) pass the plu
     const upstreamName = Object.keys((part.upstreams ?? upstreams) as object)[0]
     assert.doesNotThrow(() => resolveOptions({ upstreams, routes: [{ path: '/ws', upstream: upstreamName }], ...part }), `README.md:${block.line}`)
   }
+})
+
+test('R204 the relay hook module and the config part that names it pass `ws-cluster check` together, and the hook does what its comments say', async () => {
+  const [hook] = only('js relay-hook')
+  const [part] = only('json config-part')
+  const dir = mkdtempSync(join(work, 'relay-'))
+  const hookFile = /^\/\/ (\S+\.mjs)/.exec(hook.text)?.[1] ?? 'hook.mjs'
+  mkdirSync(join(dir, dirname(hookFile)), { recursive: true })
+  writeFileSync(join(dir, hookFile), hook.text)
+  const config = { upstreams: { chat: { servers: ['http://127.0.0.1:9001'] } }, ...JSON.parse(`{${part.text}}`) as object }
+  writeFileSync(join(dir, 'ws-cluster.config.json'), JSON.stringify(config))
+  let out = ''
+  const sink = { write: (text: string) => { out += text; return true } } as unknown as NodeJS.WritableStream
+  assert.equal(await runCheck({}, { cwd: dir, env: {}, stdout: sink, stderr: sink }), 0, `README.md:${part.line}: ${out}`)
+  const { onMessage } = await import(pathToFileURL(join(dir, hookFile)).href) as { onMessage: (m: unknown) => unknown }
+  const connection = { headers: { 'x-user': 'ada' } }
+  const message = (direction: string, data: string, isBinary = false): unknown => onMessage({ direction, data: Buffer.from(data), isBinary, connection })
+  assert.equal(message('fromUpstream', 'anything'), undefined)
+  assert.deepEqual(message('fromClient', 'x', true), { action: 'close', code: 1003, reason: 'text only' })
+  assert.deepEqual(message('fromClient', '{"text":1}'), { action: 'drop' })
+  assert.deepEqual(message('fromClient', '{"text":"hi"}'), { action: 'replace', data: '{"text":"hi","user":"ada"}' })
 })
 
 const COMMANDS = ['start', 'check', 'reload', 'stop', 'status'] as const
