@@ -53,12 +53,19 @@ export const WorkerStartError = createError<[number, string]>(
   NO_STATUS
 )
 
-/** The config's `app` module loaded but its default export is not a Fastify plugin. */
-export const InvalidAppError = createError<[string, string]>(
+const InvalidAppErrorBase = createError<[string, string]>(
   'WS_CLUSTER_INVALID_APP',
   'app %s must export a Fastify plugin function as its default export; got %s',
   NO_STATUS
 )
+
+/** The config's `app` module loaded but its default export is not a Fastify plugin. Named, because `check` shows the name. */
+export class InvalidAppError extends InvalidAppErrorBase {
+  constructor (file: string, got: string) {
+    super(file, got)
+    this.name = 'InvalidAppError'
+  }
+}
 
 /** A listener (clients, admin, control socket) could not be opened: the address is busy, not ours, or not allowed. */
 export const ListenError = createError<[string, string, { cause: unknown }?]>(

@@ -189,7 +189,7 @@ test('R62 check imports the app module as a worker would: a module that throws o
   const file = join(dir, 'ws-cluster.config.json')
   for (const [app, expected] of [
     ['throws.mjs', /: app: cannot load ".*throws\.mjs": Error: database URL missing$/m],
-    ['no-function.mjs', /: app: cannot load ".*no-function\.mjs": TypeError: app .* must export a Fastify plugin function as its default export; got object$/m]
+    ['no-function.mjs', /: app: cannot load ".*no-function\.mjs": InvalidAppError: app .* must export a Fastify plugin function as its default export; got object$/m]
   ] as const) {
     await writeFile(file, JSON.stringify({ ...MINIMAL, app }))
     const result = await check({}, dir)
