@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path'
+import { ENV } from './config/config-env.js'
 
 /**
  * Where a running cluster can be found by `ws-cluster reload | stop | status`
@@ -47,7 +48,7 @@ function stateName (configFile: string | null, cwd: string): string {
  * // '/srv/app/.ws-cluster/ws-cluster.config-<hash>.pid'
  */
 export function runStateFor (configFile: string | null, env: NodeJS.ProcessEnv, cwd: string): RunState {
-  const fromEnv = env.WS_CLUSTER_RUN_DIR
+  const fromEnv = env[ENV.runDir]
   const dir = fromEnv !== undefined && fromEnv !== ''
     ? resolve(cwd, fromEnv)
     : join(configFile === null ? cwd : dirname(configFile), '.ws-cluster')

@@ -47,7 +47,7 @@ export class ConnectionAdmission {
     const refusal = this.admit(address)
     if (refusal !== null) {
       counters.dropped++
-      this.warnings.warn(refusal.kind, { client: address, reason: refusal.reason }, 'connection closed at accept: too many connections that sent no request yet')
+      this.warnings.warn(refusal.kind, { client: address, reason: refusal.reason, code: 'WS_CLUSTER_CONNECTION_LIMIT' }, 'connection closed at accept: too many connections that sent no request yet')
       socket.destroy()
       return
     }
@@ -66,8 +66,9 @@ export class ConnectionAdmission {
     this.leave(address)
   }
 
-  /** The server's 'request' listener, for plain requests (upgrades are reported by the dispatcher). */
+  /** The server's 'request' listener, for plain requests (upgrades are reported and counted by the dispatcher). */
   readonly onRequest = (req: IncomingMessage): void => {
+    this.counters.requests++
     this.requestStarted(req)
   }
 

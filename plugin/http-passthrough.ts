@@ -6,7 +6,7 @@ import type { TLSSocket } from 'node:tls'
 import httpProxy from '@fastify/http-proxy'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import { clientAddressOf, forwardedValues } from './client-identity.js'
-import { NoLiveUpstreamError, UpstreamBadHandshakeError, UpstreamConnectError, UpstreamHandshakeTimeoutError, UpstreamTlsError } from './errors.js'
+import { NoLiveUpstreamError, UpstreamBadHandshakeError, UpstreamConnectError, UpstreamRequestFailedError, UpstreamResponseTimeoutError, UpstreamTlsError } from './errors.js'
 import { sendPublicError } from './public-errors.js'
 import { hashKeyOf } from './upstream/hash-key.js'
 import type { RouteRuntime } from './proxy-runtime.js'
@@ -19,6 +19,9 @@ import { upstreamTarget } from './upstream-path.js'
 import { applyRouteHeaders } from './route-headers.js'
 
 const kTarget = Symbol('ws-cluster.http-target')
+
+/** Errors that mean no connection to the upstream was made (the others came after the request was sent). */
+const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL'])
 
 type TargetedRequest = FastifyRequest & { [kTarget]?: { server: UpstreamServer, released: boolean, log: FastifyBaseLogger } }
 
@@ -189,8 +192,8 @@ export async function registerHttpPassthrough (
           }
           const reason = cause?.code ?? cause?.message ?? error.message
           const err = timedOut
-            ? new UpstreamHandshakeTimeoutError(url, config.idleTimeout)
-            : tlsFailed ? new UpstreamTlsError(url, `${reason}: ${cause?.message ?? ''}`) : new UpstreamConnectError(url, reason)
+            ? new UpstreamResponseTimeoutError(url, config.idleTimeout)
+            : tlsFailed ? new UpstreamTlsError(url, `${reason}: ${cause?.message ?? ''}`) : CONNECT_ERRORS.has(cause?.code ?? '') ? new UpstreamConnectError(url, reason) : new UpstreamRequestFailedError(url, reason)
           const kind = `http-failed:${url}:${err.code}`
           warnings.warn(kind, { upstream: url, err, cause: error }, 'http passthrough failed', target?.log)
           // R80: the code and a fixed sentence for the client; the address and the reason stay in the log.

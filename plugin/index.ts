@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { UpgradeRequiredError } from './errors.js'
 import { createGroupAgents, registerHttpPassthrough } from './http-passthrough.js'
 import type { WsProxyOptions } from './options/options-types.js'
 import { resolveOptions } from './options/options-validate.js'
@@ -76,7 +77,6 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
   fastify.server.prependListener('request', normalizeUrl)
   runtime.rate?.start()
   warnAboutUnverifiedTls(fastify, runtime)
-  fastify.addHook('onRequest', async () => { runtime.counters.requests++ })
 
   const shapeHook = requestShapeHook(options.limits.maxUrlLength)
   for (const route of runtime.routes) {
@@ -86,8 +86,13 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
       url: config.path,
       constraints: { [CONSTRAINT]: 'claimed' },
       onRequest: shapeHook,
+      // Runs for every answer sent through the reply; one sent before the handler took over came from a hook.
+      onResponse: async (request: FastifyRequest) => {
+        if ((request.raw as ClaimedRequest)[kUpgradeClaim]?.handled === false) runtime.counters.hookRefused(config.path)
+      },
       handler: async (request: FastifyRequest, reply: FastifyReply) => {
         const claim = (request.raw as ClaimedRequest)[kUpgradeClaim] as UpgradeClaim
+        claim.handled = true
         await proxyUpgrade(runtime, claim, request, reply)
       }
     })
@@ -98,13 +103,13 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
       fastify.get(config.path, { onRequest: shapeHook }, async (_request, reply) => {
         // nginx would pass a plain request on; an upgrade-only route says what it expects instead.
         return reply.code(426).header('Upgrade', protocols).header('Connection', 'Upgrade')
-          .send({ statusCode: 426, error: 'Upgrade Required', message: `${config.path} only accepts upgrades to ${protocols}` })
+          .send(new UpgradeRequiredError(config.path, protocols))
       })
     }
   }
 
   fastify.decorate('wsProxy', {
-    stats: () => runtime.counters.snapshot(runtime.groups)
+    stats: () => runtime.counters.snapshot(runtime.groups, [...runtime.tunnels, ...runtime.relays])
   })
 
   let uninstall: (() => void) | null = null

@@ -1,3 +1,5 @@
+import type { Socket } from 'node:net'
+import type { RouteRuntime } from './route-runtime.js'
 import type { UpstreamGroup, UpstreamGroupStats } from './upstream/upstream-group.js'
 import type { ResolvedRoute } from './options/options-types.js'
 
@@ -25,7 +27,9 @@ export interface RouteStats {
   total: number
   /** Upgrades that did not: refused, relayed non-101 answers, upstream failures. */
   failed: number
-  /** Bytes read from clients / written to clients by closed tunnels. */
+  /** Of `failed`: upgrades answered by the application's hooks (a 401 from an auth hook, say) before the proxy saw them. */
+  refusedByHooks: number
+  /** Bytes read from clients / written to clients by this route's tunnels, open ones included (counted up to the moment of the snapshot). */
   bytesFromClients: number
   bytesToClients: number
   settings: RouteSettings
@@ -46,6 +50,7 @@ export function emptyRouteStats (settings: RouteSettings): RouteStats {
     open: 0,
     total: 0,
     failed: 0,
+    refusedByHooks: 0,
     bytesFromClients: 0,
     bytesToClients: 0,
     settings,
@@ -55,6 +60,12 @@ export function emptyRouteStats (settings: RouteSettings): RouteStats {
     rateLimited: 0,
     hookErrors: 0
   }
+}
+
+/** An open tunnel as the figures see it: its route, and the client socket whose counters Node keeps anyway. */
+interface OpenTunnel {
+  readonly client: Socket
+  readonly meta: { readonly route: RouteRuntime }
 }
 
 /**
@@ -82,6 +93,8 @@ export interface WsProxyStats {
     rateLimited: number
     /** Client keys the connection rate tracks now (idle ones are forgotten once their bucket is full again). */
     rateTracked: number
+    /** Upgrades to the plugin's routes answered by the application's hooks instead of being proxied (every route together). */
+    refusedByHooks: number
     /** Tunnels open now. */
     tunnelsOpen: number
     /** Upgrades waiting for an upstream answer now. */
@@ -102,6 +115,7 @@ export class ProxyCounters {
   rateLimited = 0
   /** Read from the rate limiter at snapshot time. */
   rateTracked: () => number = () => 0
+  refusedByHooks = 0
   tunnelsOpen = 0
   handshaking = 0
   readonly routes = new Map<string, RouteStats>()
@@ -118,9 +132,27 @@ export class ProxyCounters {
     return this.routes.get(path) as RouteStats
   }
 
-  snapshot (groups: ReadonlyMap<string, UpstreamGroup>): WsProxyStats {
+  /** An upgrade to `path` was answered by a hook before the plugin's handler ran. */
+  hookRefused (path: string): void {
+    const route = this.route(path)
+    route.failed++
+    route.refusedByHooks++
+    this.refusedByHooks++
+  }
+
+  /**
+   * The figures now. Closed tunnels added their bytes when they ended; open
+   * ones are read from their client socket's counters here, at snapshot
+   * time, so the tunnel's per-chunk path does no counting of its own.
+   */
+  snapshot (groups: ReadonlyMap<string, UpstreamGroup>, open: Iterable<OpenTunnel>): WsProxyStats {
     const routes: Record<string, RouteStats> = {}
     for (const [path, stats] of this.routes) routes[path] = { ...stats, settings: { ...stats.settings } }
+    for (const tunnel of open) {
+      const figures = routes[tunnel.meta.route.config.path]
+      figures.bytesFromClients += tunnel.client.bytesRead
+      figures.bytesToClients += tunnel.client.bytesWritten
+    }
     const upstreams: WsProxyStats['upstreams'] = {}
     const now = Date.now()
     for (const [name, group] of groups) upstreams[name] = group.stats(now)
@@ -135,6 +167,7 @@ export class ProxyCounters {
         refused: this.refused,
         rateLimited: this.rateLimited,
         rateTracked: this.rateTracked(),
+        refusedByHooks: this.refusedByHooks,
         tunnelsOpen: this.tunnelsOpen,
         handshaking: this.handshaking
       },

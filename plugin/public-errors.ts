@@ -19,7 +19,10 @@ const PUBLIC_MESSAGES: Readonly<Record<string, string>> = {
   WS_CLUSTER_UPSTREAM_HANDSHAKE_TIMEOUT: 'The upstream server did not answer in time',
   WS_CLUSTER_UPSTREAM_BAD_HANDSHAKE: 'The upstream server sent an invalid answer',
   WS_CLUSTER_UPSTREAM_TLS_FAILED: 'Could not establish a trusted TLS connection to the upstream server',
-  WS_CLUSTER_CONNECTION_LIMIT: 'The server cannot take more connections now; retry later'
+  WS_CLUSTER_CONNECTION_LIMIT: 'The server cannot take more connections now; retry later',
+  WS_CLUSTER_SHUTTING_DOWN: 'The proxy is shutting down and takes no new upgrades',
+  WS_CLUSTER_UPSTREAM_RESPONSE_TIMEOUT: 'The upstream server did not answer in time',
+  WS_CLUSTER_UPSTREAM_REQUEST_FAILED: 'The upstream server sent no usable answer'
 }
 
 /** An error as a client gets it: Fastify's error body shape (`statusCode`, `code`, `error`, `message`). */

@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { BadPathError } from './errors.js'
+import { BadPathError, BadRequestError, HttpVersionNotSupportedError, MalformedRequestError, RequestHeadTimeoutError, UriTooLongError } from './errors.js'
 import { countHeader } from './hop-by-hop.js'
 import { pathProblemOf } from './path-normalization.js'
 
@@ -24,24 +24,24 @@ function refuseBadRequestShape (request: FastifyRequest, reply: FastifyReply, ma
   const raw = request.raw
   if (raw.httpVersionMajor !== 1) {
     request.log.info({ httpVersion: raw.httpVersion }, 'request refused: unsupported HTTP version')
-    reply.code(505).send(new Error(`HTTP/${raw.httpVersion} is not supported; use HTTP/1.1`))
+    reply.code(505).send(new HttpVersionNotSupportedError(raw.httpVersion))
     return true
   }
   const url = raw.url ?? ''
   if (url.length > maxUrlLength) {
     request.log.info({ urlLength: url.length, maxUrlLength }, 'request refused: URI too long')
-    reply.code(414).send(new Error(`Request target is ${url.length} bytes; at most ${maxUrlLength} are accepted`))
+    reply.code(414).send(new UriTooLongError(url.length, maxUrlLength))
     return true
   }
   const hosts = countHeader(raw.rawHeaders, 'host')
   if (hosts === 0 && raw.httpVersionMinor >= 1) {
     request.log.info('request refused: HTTP/1.1 without Host')
-    reply.code(400).send(new Error('An HTTP/1.1 request needs a Host header'))
+    reply.code(400).send(new BadRequestError('an HTTP/1.1 request needs a Host header'))
     return true
   }
   if (hosts > 1) {
     request.log.info('request refused: several Host headers')
-    reply.code(400).send(new Error('Several Host headers'))
+    reply.code(400).send(new BadRequestError('several Host headers'))
     return true
   }
   // R82: a path that climbs above the root or hides a dot segment has no one meaning to route by.
@@ -88,7 +88,9 @@ export function wsProxyClientErrorHandler (this: FastifyInstance, err: NodeJS.Er
   }
   const status = statusFor(err.code)
   const reason = STATUS_CODES[status] ?? 'Bad Request'
-  this.log.info({ client: socket.remoteAddress, code: err.code, reason: err.reason ?? err.message, statusCode: status }, 'malformed request refused')
+  const why = err.reason ?? err.message
+  const refusal = status === 408 ? new RequestHeadTimeoutError(this.server.headersTimeout) : new MalformedRequestError(why)
+  this.log.info({ client: socket.remoteAddress, code: refusal.code, parserCode: err.code, reason: why, statusCode: status }, refusal.message)
   if (socket.writable) {
     const body = `${status} ${reason}\n`
     socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`)

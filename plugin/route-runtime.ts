@@ -17,6 +17,8 @@ export interface UpgradeClaim {
   head: Buffer
   route: RouteRuntime
   res: ServerResponse
+  /** Set when the route handler takes the upgrade over: an answer sent while it is still false came from a hook. */
+  handled: boolean
 }
 
 /** A route with what it needs at connect time, computed once at registration. */

@@ -117,7 +117,7 @@ test('R80 plain-HTTP passthrough failures (refused, timeout, a 101 to a plain re
   try {
     const cases: Array<{ path: string, status: number, code: string, secrets: string[] }> = [
       { path: '/a', status: 502, code: 'WS_CLUSTER_UPSTREAM_CONNECT_FAILED', secrets: [portOf(refused), 'private-a'] },
-      { path: '/b', status: 504, code: 'WS_CLUSTER_UPSTREAM_HANDSHAKE_TIMEOUT', secrets: [portOf(silent.url), '300'] },
+      { path: '/b', status: 504, code: 'WS_CLUSTER_UPSTREAM_RESPONSE_TIMEOUT', secrets: [portOf(silent.url), '300'] },
       { path: '/c', status: 502, code: 'WS_CLUSTER_UPSTREAM_BAD_HANDSHAKE', secrets: [portOf(switching.url), 'switching'] }
     ]
     for (const { path, status, code, secrets } of cases) {

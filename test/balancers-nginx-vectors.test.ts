@@ -134,3 +134,69 @@ for (const [table, weights] of chashTables) {
     }
   })
 }
+
+/**
+ * nginx's ip_hash loop (ngx_http_upstream_get_ip_hash_peer), as R26 states
+ * it: the rule the failover vectors below are derived from. It reproduces
+ * every recorded first pick (checked below), so the picks after a failure
+ * are what nginx's own loop gives, not what the balancer under test says.
+ * Returns the index of the server, or null when nginx would fall back to
+ * round-robin after 20 rehashes.
+ */
+function nginxIpHash (address: string, weights: number[], unusable: ReadonlySet<number>): number | null {
+  const bytes = address.split('.').slice(0, 3).map(Number)
+  const total = weights.reduce((a, b) => a + b, 0)
+  let hash = 89
+  for (let tries = 0; tries <= 20; tries++) {
+    for (const byte of bytes) hash = (hash * 113 + byte) % 6271
+    let w = hash % total
+    let index = 0
+    while (w >= weights[index]) w -= weights[index++]
+    if (!unusable.has(index)) return index
+  }
+  return null
+}
+
+for (const [table, weights] of ipTables) {
+  const entries = Object.entries(vectors[table as keyof Vectors] as Table)
+  const labels = Object.keys(weights)
+  test(`R26 R22 ip-hash failover over ${table}: with a client's server failed, or tried, it is rehashed where nginx's loop sends it, not to round-robin`, () => {
+    const weightList = Object.values(weights)
+    let rehashedElsewhere = 0
+    for (const [address, label] of entries) {
+      const first = labels.indexOf(label)
+      assert.equal(nginxIpHash(address, weightList, new Set()), first, `the rule reproduces nginx's recorded pick for ${address}`)
+      const expected = nginxIpHash(address, weightList, new Set([first]))
+      assert.ok(expected !== null, `${address} rehashes within 20 tries`)
+
+      // Failed: maxFails 1 reached within failTimeout (R22).
+      const failed = group('ip-hash', weights)
+      failed.recordFailure(failed.servers[first], 0)
+      assert.equal(labelOf(failed.pick({ clientAddress: address, hashKey: '' }, none, 0)), labels[expected], `client ${address}, ${label} failed`)
+      // Tried by this request already (the retry after a failed attempt).
+      const retry = group('ip-hash', weights)
+      assert.equal(labelOf(retry.pick({ clientAddress: address, hashKey: '' }, new Set([retry.servers[first]]), 0)), labels[expected], `client ${address}, ${label} tried`)
+      // Both failed and tried: the third server, where the loop goes on.
+      const second = nginxIpHash(address, weightList, new Set([first, expected]))
+      failed.recordFailure(failed.servers[expected], 0)
+      if (second !== null) assert.equal(labelOf(failed.pick({ clientAddress: address, hashKey: '' }, none, 0)), labels[second], `client ${address}, two servers failed`)
+      if (expected !== (first + 1) % labels.length) rehashedElsewhere++
+    }
+    // Round-robin order would send most of these to the next server; the rule does not.
+    assert.ok(rehashedElsewhere > 0, 'some failovers skip the next server in order')
+  })
+}
+
+test('R27 R22 consistent-hash failover: with B failed, every key goes where nginx sends it with B removed (the next point on the ring), recorded in hash_consistent_A_C_only', () => {
+  const entries = Object.entries(vectors.hash_consistent_A_C_only)
+  const g = group('hash', { A: 1, B: 1, C: 1 })
+  const b = g.servers[1]
+  g.recordFailure(b, 0)
+  for (const [key, label] of entries) {
+    assert.equal(labelOf(g.pick({ clientAddress: '127.0.0.1', hashKey: key }, none, 0)), label, `key ${key}`)
+  }
+  // Keys that were on A or C stay there (R27: only B's keys move).
+  for (const [key, label] of Object.entries(vectors.hash_consistent_equal)) {
+    if (label !== 'B') assert.equal(labelOf(g.pick({ clientAddress: '127.0.0.1', hashKey: key }, none, 0)), label, `key ${key} stays`)
+  }
+})

@@ -1,7 +1,6 @@
 import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync, spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
@@ -12,6 +11,7 @@ import { runCheck } from '../cluster/cli/check-command.js'
 import type { CliFlags } from '../cluster/cli/cli-args.js'
 import { FIXTURES, MINIMAL, tempDir } from './helpers/config-fixtures.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
+import { onceWithin } from './helpers/timing.js'
 
 // R38: the file-wide check covers the spawned CLI's pipes too.
 const fileBaseline = openFdCount()
@@ -145,7 +145,7 @@ test('check: `ws-cluster check --config <good>` as a real process exits 0 with t
   let stderr = ''
   child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
   child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-  const [code] = await once(child, 'close') as [number | null]
+  const [code] = await onceWithin(child, 'close') as [number | null]
   assert.equal(stderr, '')
   assert.equal(stdout, `configuration file ${file} is valid\n`)
   assert.equal(code, 0)
@@ -189,7 +189,7 @@ test('R62 check imports the app module as a worker would: a module that throws o
   const file = join(dir, 'ws-cluster.config.json')
   for (const [app, expected] of [
     ['throws.mjs', /: app: cannot load ".*throws\.mjs": Error: database URL missing$/m],
-    ['no-function.mjs', /: app: cannot load ".*no-function\.mjs": TypeError: app .* must export a Fastify plugin function as its default export; got object$/m]
+    ['no-function.mjs', /: app: cannot load ".*no-function\.mjs": InvalidAppError: app .* must export a Fastify plugin function as its default export; got object$/m]
   ] as const) {
     await writeFile(file, JSON.stringify({ ...MINIMAL, app }))
     const result = await check({}, dir)

@@ -1,6 +1,7 @@
 import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { UsageError, helpText, parseCliArgs, type CommandName } from '../cluster/cli/cli-args.js'
+import { UsageError, parseCliArgs, type CommandName } from '../cluster/cli/cli-args.js'
+import { ENV_HELP, helpText } from '../cluster/cli/cli-help.js'
 import { ENV } from '../cluster/config/config-env.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 
@@ -65,11 +66,34 @@ test('cli: the overview lists every command; each command\'s help lists its flag
   }
   // Variables without a flag are listed too, so every override can be found from --help.
   for (const env of Object.values(ENV)) assert.ok(start.includes(env), env)
-  for (const env of Object.values(ENV)) assert.ok(helpText('check').includes(env), env)
+  for (const env of Object.values(ENV).filter(e => e !== ENV.runDir)) assert.ok(helpText('check').includes(env), env)
   assert.match(helpText('status'), /--json +print the status as JSON/)
   assert.doesNotMatch(helpText('stop'), /--port/)
   for (const command of ['start', 'check', 'reload', 'stop', 'status'] as CommandName[]) {
     assert.match(helpText(command), new RegExp(`^Usage: ws-cluster ${command}`))
     assert.match(helpText(command), /-h, --help/)
   }
+})
+
+test('cli: each command\'s help lists the environment variables that command reads, and the overview lists every one (R92)', () => {
+  const mentioned = (text: string): string[] => [...new Set(text.match(/WS_CLUSTER_[A-Z_]+/g) ?? [])].sort()
+  for (const command of ['start', 'check', 'reload', 'stop', 'status'] as CommandName[]) {
+    const reads = ENV_HELP.filter(v => v.commands.includes(command)).map(v => v.name).sort()
+    assert.deepEqual(mentioned(helpText(command)), reads, command)
+  }
+  // The commands that find a running cluster read its run folder and config name, and say so.
+  for (const command of ['start', 'reload', 'stop', 'status'] as CommandName[]) {
+    assert.match(helpText(command), new RegExp(`\\n {2}${ENV.runDir} +folder of the pid file and control socket`), command)
+    assert.match(helpText(command), new RegExp(`\\n {2}${ENV.config} +config file`), command)
+  }
+  assert.deepEqual(mentioned(helpText(null)), Object.values(ENV).sort())
+  assert.deepEqual(ENV_HELP.map(v => v.name).sort(), Object.values(ENV).sort(), 'every variable in ENV has a help entry')
+})
+
+test('cli: --version and -v are flags of every command; a usage error names the command whose help comes with it', () => {
+  assert.deepEqual(parseCliArgs(['--version']), { command: null, help: false, flags: { version: true } })
+  assert.deepEqual(parseCliArgs(['-v']), { command: null, help: false, flags: { version: true } })
+  assert.throws(() => parseCliArgs(['--prot', '80', 'start']), (err: unknown) => err instanceof UsageError && err.command === 'start' && err.code === 'WS_CLUSTER_USAGE')
+  assert.throws(() => parseCliArgs(['status', '--json=yes']), (err: unknown) => err instanceof UsageError && err.command === 'status')
+  assert.throws(() => parseCliArgs(['strat']), (err: unknown) => err instanceof UsageError && err.command === null)
 })

@@ -6,6 +6,8 @@ import { useWhoamiCluster } from './helpers/cluster-fixture.js'
 import { httpGet, type Whoami } from './helpers/cluster-process.js'
 import type { StatusReport } from '../cluster/status-report.js'
 import { proxyV1, proxyV2 } from './helpers/proxy-header.js'
+import { assertTimer } from './helpers/timing.js'
+import { PROXY_HEADER_TIMEOUT_MS } from '../cluster/primary/proxy-header-gate.js'
 
 const fixture = useWhoamiCluster({
   config: () => ({
@@ -17,7 +19,7 @@ const fixture = useWhoamiCluster({
 const WHOAMI = Buffer.from('GET /whoami HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n')
 
 /** Writes `chunks` (a pause between them) from `localAddress` and collects everything until the server closes. */
-async function exchange (chunks: Buffer[], localAddress = '127.0.0.1', timeoutMs = 10_000): Promise<{ bytes: Buffer, closedAfterMs: number }> {
+async function exchange (chunks: Buffer[], localAddress = '127.0.0.1', timeoutMs = 10_000): Promise<{ bytes: Buffer, started: number, connected: number, closedAt: number, closedAfterMs: number }> {
   const started = Date.now()
   const socket: Socket = connect({ host: '127.0.0.1', port: fixture.cluster.port, localAddress })
   const received: Buffer[] = []
@@ -28,12 +30,14 @@ async function exchange (chunks: Buffer[], localAddress = '127.0.0.1', timeoutMs
     socket.once('close', () => { clearTimeout(timer); resolve() })
   })
   await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
+  const connected = Date.now()
   for (const [i, chunk] of chunks.entries()) {
     if (i > 0) await new Promise((resolve) => setTimeout(resolve, 50))
     if (!socket.destroyed) socket.write(chunk)
   }
   await closed
-  return { bytes: Buffer.concat(received), closedAfterMs: Date.now() - started }
+  const closedAt = Date.now()
+  return { bytes: Buffer.concat(received), started, connected, closedAt, closedAfterMs: closedAt - started }
 }
 
 async function whoamiVia (header: Buffer | Buffer[], localAddress = '127.0.0.1'): Promise<Whoami> {
@@ -77,9 +81,11 @@ test('R32 a missing or malformed PROXY header closes the connection with zero by
   assert.equal((await exchange([Buffer.from(`PROXY TCP4 ${'1'.repeat(120)}`)])).bytes.length, 0, 'v1 longer than 107 bytes')
 })
 
-test('R32 a client that sends nothing is closed after the header timeout, with zero bytes sent', async () => {
-  const { bytes } = await exchange([], '127.0.0.1', 15_000)
+test('R32 a client that sends nothing is closed after the header timeout (not sooner), with zero bytes sent', async () => {
+  const { bytes, started, connected, closedAt } = await exchange([], '127.0.0.1', PROXY_HEADER_TIMEOUT_MS + 10_000)
   assert.equal(bytes.length, 0)
+  // The primary arms it when it accepts: after the connect began, before the client saw it complete.
+  assertTimer(closedAt, { armedAfter: started, armedBefore: connected }, PROXY_HEADER_TIMEOUT_MS, 0, 'PROXY header timeout')
 })
 
 test('R33 the PROXY source drives stickiness and X-Forwarded-For: one source via two proxies reaches one worker', async () => {

@@ -6,7 +6,12 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { WebSocket } from 'ws'
 import { useWhoamiCluster } from './helpers/cluster-fixture.js'
 import { httpGet, runCli, whoami } from './helpers/cluster-process.js'
+import { processStartedAt } from './helpers/process-tree.js'
+import { assertTimer } from './helpers/timing.js'
 import { echoOnce, openWs } from './helpers/ws-clients.js'
+
+/** How long a worker may take to start (fork, import, Fastify ready) on a loaded 2-core box. */
+const WORKER_BOOT_MS = 5000
 
 const fixture = useWhoamiCluster()
 
@@ -41,15 +46,18 @@ test('R41 a SIGKILLed worker is replaced in the same slot; other workers\' clien
   const primaryFds = fdsOf(primaryPid)
 
   process.kill(victim, 'SIGKILL')
-  // Connections for the dead worker's slot, sent while it dies: each must settle, none may hang or leak.
-  const burst = await Promise.allSettled(Array.from({ length: 30 }, async (_, i) => await whoami(fixture.cluster.port, victimAddresses[i % victimAddresses.length])))
+  // Once the primary knows the worker is gone, connections for its slot wait for the replacement:
+  // every one of them is served there (a hung or refused one fails whoami's 5 s bound).
+  await fixture.cluster.waitForLog((line) => line.msg === 'worker died; replacing it in the same slot' && line.workerPid === victim)
+  const burst = await Promise.all(Array.from({ length: 30 }, async (_, i) => await whoami(fixture.cluster.port, victimAddresses[i % victimAddresses.length])))
   await Promise.all(victimClosed)
 
   const replaced = await fixture.cluster.waitForLog((line) => line.msg === 'worker replaced' && line.slot === slotOf.get(victim))
-  for (const result of burst) {
-    if (result.status === 'fulfilled') assert.equal(result.value.slot, slotOf.get(victim), 'a waiting connection never moves to another slot')
+  assert.equal(burst.length, 30)
+  for (const seen of burst) {
+    assert.equal(seen.slot, slotOf.get(victim), 'a waiting connection never moves to another slot')
+    assert.equal(seen.pid, replaced.workerPid, 'it is served by the replacement')
   }
-  assert.ok(burst.some((r) => r.status === 'fulfilled'), 'connections waiting for the slot are served by the replacement')
 
   for (const ws of survivorTunnels) assert.equal(await echoOnce(ws, 'still here'), 'still here')
   for (const address of victimAddresses) {
@@ -72,16 +80,27 @@ test('R41 a SIGKILLed worker is replaced in the same slot; other workers\' clien
   assert.ok(status.workers.some((w) => w.pid === replaced.workerPid))
 })
 
-test('R41 a worker that keeps crashing is respawned with growing delays and logged', async () => {
+test('R41 a worker that keeps crashing is respawned with growing delays (each twice the last), each waited out, and logged', async () => {
   const address = '127.0.6.1'
   const first = await whoami(fixture.cluster.port, address)
-  process.kill(first.pid, 'SIGKILL')
-  const second = await fixture.cluster.waitForLog((line) => line.msg === 'worker replaced' && line.slot === first.slot && line.workerPid !== first.pid)
-  process.kill(second.workerPid as number, 'SIGKILL')
-  const died = await fixture.cluster.waitForLog((line) => line.msg === 'worker died; replacing it in the same slot' && line.workerPid === second.workerPid)
-  assert.ok((died.crashStreak as number) >= 2, 'a quick second death counts as a crash loop')
-  assert.ok((died.respawnInMs as number) > 0, 'a crash loop backs off')
-  await fixture.cluster.waitForLog((line) => line.msg === 'worker replaced' && line.slot === first.slot && line.workerPid !== second.workerPid)
+  const delays: number[] = []
+  let pid = first.pid
+  for (let kill = 0; kill < 4; kill++) {
+    process.kill(pid, 'SIGKILL')
+    const died = await fixture.cluster.waitForLog((line) => line.msg === 'worker died; replacing it in the same slot' && line.workerPid === pid)
+    const replaced = await fixture.cluster.waitForLog((line) => line.msg === 'worker replaced' && line.slot === first.slot && line.workerPid !== pid && (line.time as number) >= (died.time as number), 20_000)
+    const delay = died.respawnInMs as number
+    delays.push(delay)
+    pid = replaced.workerPid as number
+    // The replacement process is forked once the delay has passed (not sooner), and is ready soon after.
+    const forkedAt = processStartedAt(pid)
+    assertTimer(forkedAt, { armedAfter: died.time as number, armedBefore: died.time as number }, delay, 0, `respawn ${kill + 1}: fork`)
+    assert.ok((replaced.time as number) - forkedAt <= WORKER_BOOT_MS, `respawn ${kill + 1}: ready ${(replaced.time as number) - forkedAt} ms after its fork`)
+  }
+  // The first quick death may be the first of a streak (no delay); from the first delay on, each doubles.
+  const backedOff = delays.slice(delays.findIndex((d) => d > 0))
+  assert.ok(backedOff.length >= 2 && backedOff[0] > 0, `a crash loop backs off: ${delays.join(', ')} ms`)
+  for (let i = 1; i < backedOff.length; i++) assert.equal(backedOff[i], backedOff[i - 1] * 2, `growing delays: ${delays.join(', ')} ms`)
   assert.equal((await httpGet(fixture.cluster.port, '/whoami', address)).status, 200)
 })
 

@@ -4,6 +4,7 @@ import { connect } from 'node:net'
 import { WebSocket } from 'ws'
 import { useWhoamiCluster } from './helpers/cluster-fixture.js'
 import { runCli, whoami, httpGet } from './helpers/cluster-process.js'
+import { assertTreeFdsBackTo, processTree, treeFds } from './helpers/process-tree.js'
 import { closeWs, echoOnce, openWs } from './helpers/ws-clients.js'
 
 const fixture = useWhoamiCluster({
@@ -95,6 +96,44 @@ test('R42 status and /metrics count what the test did: open tunnels per worker, 
   } finally {
     await Promise.all(sockets.map(closeWs))
   }
+})
+
+/** The descriptor count of the cluster's tree once it stopped falling (sockets of finished requests close asynchronously). */
+async function settledTreeFds (root: number): Promise<Map<number, number>> {
+  let last = treeFds(root)
+  for (let i = 0; i < 40; i++) {
+    await new Promise(resolve => setTimeout(resolve, 100))
+    const now = treeFds(root)
+    const sum = (m: Map<number, number>): number => [...m.values()].reduce((a, b) => a + b, 0)
+    if (sum(now) >= sum(last)) return now
+    last = now
+  }
+  return last
+}
+
+test('R38 while the cluster runs: after tunnels, requests and refusals through every worker end, the primary and each worker are back at their idle descriptor counts', async () => {
+  const root = fixture.cluster.child.pid as number
+  const addresses = Array.from({ length: 12 }, (_, i) => `127.0.7.${i + 1}`)
+  // Warm-up: every worker has served a request and a tunnel, so what opens once (upstream pools, timers) is open already.
+  const workers = new Set<number>()
+  for (const address of addresses) {
+    workers.add((await whoami(fixture.cluster.port, address)).pid)
+    await closeWs(await openTunnel(address))
+  }
+  assert.equal(workers.size, 3, 'the addresses reach every worker')
+  const idle = await settledTreeFds(root)
+  assert.deepEqual([...idle.keys()].sort(), [root, ...workers].sort(), 'the tree is the primary and its three workers')
+
+  const tunnels = await Promise.all(addresses.map(openTunnel))
+  for (const ws of tunnels) assert.equal(await echoOnce(ws, 'fd check'), 'fd check')
+  for (const address of addresses) await whoami(fixture.cluster.port, address)
+  // maxConnectionsPerIp 2: a third tunnel from one address is refused with 503 while two are open.
+  const second = await openTunnel(addresses[0])
+  await assert.rejects(openTunnel(addresses[0]), /503/)
+  await Promise.all([...tunnels, second].map(closeWs))
+
+  await assertTreeFdsBackTo(root, idle)
+  assert.equal(processTree(root).length, 4)
 })
 
 test('R42 admin /livez and /readyz answer while serving; unknown paths 404', async () => {

@@ -8,6 +8,7 @@ import { WebSocket } from 'ws'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 import { freePorts } from '../demo/free-ports.js'
 import type { ServerMessage } from '../demo/chat-protocol.js'
+import { onceWithin } from './helpers/timing.js'
 
 const backendScript = fileURLToPath(new URL('../demo/chat-backend.js', import.meta.url))
 const TOKEN = 'test-peer-token'
@@ -50,7 +51,7 @@ async function page (baseUrl: string, name: string, headers: Record<string, stri
   const socket = new WebSocket(`${baseUrl.replace('http', 'ws')}/ws`, { headers })
   const got: ServerMessage[] = []
   socket.on('message', (data) => got.push(JSON.parse(data.toString()) as ServerMessage))
-  await once(socket, 'open')
+  await onceWithin(socket, 'open')
   socket.send(JSON.stringify({ type: 'join', name }))
   return { socket, got }
 }
@@ -91,7 +92,7 @@ test('R30 demo backend welcome reports its name and the forwarded client identit
     assert.ok(p.got.some((m) => m.type === 'pong' && m.t === 12.5))
     assert.ok(p.got.some((m) => m.type === 'error' && /unknown message type "shout"/.test(m.message)))
     p.socket.close()
-    await once(p.socket, 'close')
+    await onceWithin(p.socket, 'close')
   } finally {
     await stopAll(backends)
   }
@@ -129,7 +130,7 @@ test('demo peer mesh: a connection without the run\'s peer token is refused and 
   const backends = await startBackends(1)
   try {
     const intruder = new WebSocket(`${backends[0]!.url.replace('http', 'ws')}/peer`, { headers: { 'x-demo-peer-token': 'wrong' } })
-    const [code] = await once(intruder, 'close') as [number]
+    const [code] = await onceWithin(intruder, 'close') as [number]
     assert.equal(code, 1008)
   } finally {
     await stopAll(backends)
@@ -146,7 +147,7 @@ test('demo backend refuses to start when REDIS_URL points at no Redis, naming th
   })
   let text = ''
   child.stderr.on('data', (c: Buffer) => { text += c.toString() })
-  const [code] = await once(child, 'exit') as [number]
+  const [code] = await onceWithin(child, 'exit') as [number]
   assert.equal(code, 1)
   assert.match(text, new RegExp(`cannot use Redis at REDIS_URL=redis://127.0.0.1:${port}: .*ECONNREFUSED`))
   await assertNoFdLeak(baseline)

@@ -1,7 +1,7 @@
 import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join, posix } from 'node:path'
 import { parseDuration } from '../plugin/options/duration.js'
 import { checkConfigAt, minimumStopBudgetMs, readDeployFile, readYamlDocuments, REPO, shutdownTimeoutMs } from './helpers/deploy-files.js'
@@ -15,7 +15,8 @@ after(() => assertNoFdLeak(baseline))
 
 const stages = parseStages(readDeployFile('Dockerfile'))
 const runtime = stages.at(-1)
-const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { bin: Record<string, string> }
+const demo = stages.find((s) => s.name === 'demo')
+const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { bin: Record<string, string>, dependencies: Record<string, string>, devDependencies: Record<string, string> }
 
 /** Where a file of the build context ends up in the final image, or null. */
 function imagePathOfContextFile (source: string): string | null {
@@ -34,6 +35,7 @@ test('Dockerfile: a build stage with the full install and the compile, a runtime
   // package.json's `prepare` runs tsc, a devDependency that --omit=dev leaves out.
   assert.match(install, /--ignore-scripts/)
   assert.ok(!runtime.runs.some((r) => /\bnpm run build\b|\btsc\b/.test(r)), 'nothing is compiled in the runtime stage')
+  assert.ok(!runtime.copies.some((c) => c.sources.some((s) => /(^|\/)demo(\/|$)/.test(s))), 'the default image carries no demo files')
   // Each compiled folder the runtime takes from the build stage was compiled from sources copied there.
   for (const copy of runtime.copies.filter((c) => c.from === build.name)) {
     for (const source of copy.sources) {
@@ -110,7 +112,7 @@ test('Dockerfile: HEALTHCHECK runs node against the admin /livez; run here, it p
 })
 
 interface ComposeService {
-  build?: { context: string, dockerfile: string }
+  build?: { context: string, dockerfile: string, target?: string }
   image?: string
   entrypoint?: string[]
   command?: string[]
@@ -131,7 +133,9 @@ test('docker-compose.yml: the demo — ws-cluster from the image with the demo c
     if (service.build === undefined) continue
     assert.ok(existsSync(join(REPO, 'deploy', service.build.context, service.build.dockerfile)), `${name} builds deploy/Dockerfile`)
     assert.equal(posix.join('deploy', service.build.context), '.', `${name}: the build context is the repository root`)
+    assert.equal(service.build.target, 'demo', `${name}: builds the demo target, which has the demo's files and packages`)
   }
+  assert.ok(demo !== undefined, 'the Dockerfile has a demo stage')
 
   // ws-cluster keeps the image's ENTRYPOINT (node on the CLI) and starts with the mounted demo config.
   assert.equal(proxy.entrypoint, undefined)
@@ -144,7 +148,7 @@ test('docker-compose.yml: the demo — ws-cluster from the image with the demo c
   const config = JSON.parse(configText) as { app: string, listen: { port: number }, admin: { port: number, host: string }, upstreams: Record<string, { servers: string[] }>, shutdownTimeout?: string }
   // The config's `app` is relative to it: it must be a file the image has in that folder.
   const appInImage = posix.resolve(posix.dirname(configPath), config.app)
-  const appSource = runtime?.copies.filter((c) => c.from === null).flatMap((c) => c.sources.map((s) => ({ s, to: imagePathOf(c, s) }))).find(({ to }) => to === appInImage)?.s
+  const appSource = demo?.copies.filter((c) => c.from === null).flatMap((c) => c.sources.map((s) => ({ s, to: imagePathOf(c, s) }))).find(({ to }) => to === appInImage)?.s
   assert.ok(appSource !== undefined, `the image contains ${appInImage}`)
   const result = await checkConfigAt(configPath, configText, { [appInImage]: appSource })
   assert.equal(result.code, 0, result.stderr)
@@ -168,4 +172,31 @@ test('docker-compose.yml: the demo — ws-cluster from the image with the demo c
   assert.ok(parseDuration(proxy.stop_grace_period ?? '10s', 'stop_grace_period') >= minimumStopBudgetMs(config),
     `stop_grace_period covers shutdownTimeout ${shutdownTimeoutMs(config)} ms + margins`)
   assert.equal(proxy.read_only, true)
+})
+
+/** Bare package names a source file imports (node: built-ins and relative paths left out). */
+function packagesImportedBy (file: string): string[] {
+  const text = readFileSync(join(REPO, file), 'utf8')
+  const names = [...text.matchAll(/(?:^|\n)\s*import\s[^'"]*?from\s*['"]([^'".][^'"]*)['"]/g)].map((m) => m[1])
+  return names.filter((n) => !n.startsWith('node:')).map((n) => n.startsWith('@') ? n.split('/').slice(0, 2).join('/') : n.split('/')[0])
+}
+
+test('Dockerfile: the demo stage installs every package the demo imports that the product does not depend on (they are devDependencies)', () => {
+  assert.ok(demo !== undefined && demo.base !== null, 'the demo builds on the production image')
+  const demoFiles = readdirSync(join(REPO, 'demo')).filter((f) => /\.(ts|mjs)$/.test(f)).map((f) => `demo/${f}`)
+  const needed = [...new Set(demoFiles.flatMap(packagesImportedBy))].filter((name) => pkg.dependencies[name] === undefined).sort()
+  assert.ok(needed.includes('ioredis') && needed.includes('@fastify/static'), `found the demo's own packages: ${needed.join(', ')}`)
+  const install = demo.runs.find((r) => /\bnpm install\b/.test(r)) ?? ''
+  assert.match(install, /--omit=dev/)
+  // The install moves the listed devDependencies into a scratch package.json's dependencies: a production one listed there would be dropped.
+  const listed = [...Object.keys(pkg.dependencies), ...Object.keys(pkg.devDependencies)].filter((name) => new RegExp(`\\s${name.replace('/', '\\/')}(\\s|$)`).test(install))
+  for (const name of listed) assert.ok(pkg.devDependencies[name] !== undefined, `${name}, installed by the demo stage, is a devDependency`)
+  for (const name of needed) {
+    assert.ok(pkg.devDependencies[name] !== undefined, `${name} is a devDependency`)
+    assert.match(install, new RegExp(`\\s${name.replace('/', '\\/')}(\\s|$)`), `the demo stage installs ${name}`)
+  }
+  // The demo's compiled files and static page are in the demo image, so compose can run them.
+  for (const source of ['/src/dist/demo', 'demo/static-site.mjs', 'demo/public']) {
+    assert.ok(demo.copies.some((c) => c.sources.includes(source)), `the demo stage copies ${source}`)
+  }
 })

@@ -2,12 +2,12 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createServer, type IncomingMessage } from 'node:http'
 import { connect, type AddressInfo } from 'node:net'
-import { once } from 'node:events'
 import type { ResolvedHashKey } from '../plugin/options/options-types.js'
 import { cookieValue, hashKeyOf, queryParam } from '../plugin/upstream/hash-key.js'
 import { clientAddressOf } from '../plugin/client-identity.js'
 import { crc32, crc32OfText } from '../plugin/upstream/crc32.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
+import { onceWithin } from './helpers/timing.js'
 
 const keys: Record<string, ResolvedHashKey> = {
   remote: { source: 'remote-addr' },
@@ -32,9 +32,9 @@ async function exchange (port: number, head: Buffer): Promise<Seen> {
   const socket = connect(port, '127.0.0.1')
   const chunks: Buffer[] = []
   socket.on('data', chunk => chunks.push(chunk))
-  await once(socket, 'connect')
+  await onceWithin(socket, 'connect')
   socket.end(head)
-  await once(socket, 'close')
+  await onceWithin(socket, 'close')
   const response = Buffer.concat(chunks)
   assert.match(response.toString('latin1'), /^HTTP\/1\.1 200 /)
   return JSON.parse(response.subarray(response.indexOf('\r\n\r\n') + 4).toString('utf8')) as Seen
@@ -51,7 +51,7 @@ test('hash keys come from the client address, the first header, the raw query pa
     res.end(JSON.stringify(seen))
   })
   server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
+  await onceWithin(server, 'listening')
   const { port } = server.address() as AddressInfo
   try {
     const head = Buffer.concat([
@@ -89,7 +89,7 @@ test('hash keys come from the client address, the first header, the raw query pa
     assert.equal(bare.keys.session, '')
   } finally {
     server.close()
-    await once(server, 'close')
+    await onceWithin(server, 'close')
   }
   await assertNoFdLeak(baseline)
 })

@@ -1,11 +1,11 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { closeEchoBackends, startNamedEchoBackends } from './helpers/backends.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 import { backendFor, closeWs, echo, httpGet, openOn, startProxy, waitFor } from './helpers/plugin-harness.js'
+import { onceWithin } from './helpers/timing.js'
 
 test('R21 smooth weighted round-robin over real backends: weights 5,1,1 give A A B A C A A, twice', async () => {
   const baseline = openFdCount()
@@ -145,7 +145,7 @@ test('R27 hash with header:, query: and cookie: keys keeps each key on one backe
 test('R28 once the 101 went to the client there is no retry: an upstream dying right after it closes the client, the next server is not tried', async () => {
   const baseline = openFdCount()
   const dying = new WebSocketServer({ host: '127.0.0.1', port: 0 })
-  await once(dying, 'listening')
+  await onceWithin(dying, 'listening')
   dying.on('connection', (ws) => { ws.terminate() })
   const list = await startNamedEchoBackends('live')
   const [live] = list
@@ -155,7 +155,7 @@ test('R28 once the 101 went to the client there is no retry: an upstream dying r
   })
   try {
     const { ws } = await openOn(`${proxy.wsBase}/ws`)
-    const [code] = await once(ws, 'close') as [number]
+    const [code] = await onceWithin(ws, 'close') as [number]
     assert.equal(code, 1006, 'the client sees the connection drop')
     await waitFor(() => proxy.logs.some(line => line.msg === 'tunnel closed'), 'access log line')
     assert.equal(live.upgrades.length, 0, 'nothing was retried on the live server')

@@ -1,6 +1,5 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { once } from 'node:events'
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net'
 import { WebSocket } from 'ws'
 import { startEchoBackend } from './helpers/backends.js'
@@ -10,6 +9,7 @@ import {
 } from './helpers/plugin-harness.js'
 import { clientFrame } from './helpers/raw-http.js'
 import { startNeverAcceptingUpstream, startSilentUpstream } from './helpers/stand-in-upstreams.js'
+import { onceWithin } from './helpers/timing.js'
 
 /** An upstream that reads `cutAfter` bytes of the request (and answers `partial`), then resets the connection. */
 async function startResettingUpstream (partial: string): Promise<{ url: string, hits: () => number, close: () => Promise<void> }> {
@@ -26,7 +26,7 @@ async function startResettingUpstream (partial: string): Promise<{ url: string, 
     })
   })
   server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
+  await onceWithin(server, 'listening')
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     hits: () => hits,
@@ -72,10 +72,12 @@ test('R38 clients resetting mid-request-head, right after it, and during the ups
     // maxConnectionsPerIp 1: every vanished client gave its slot back.
     const ws = await openWs(`${proxy.wsBase}/ws`)
     assert.equal(await echo(ws, 'still serving'), 'still serving')
-    const closed = once(ws, 'close')
+    const closed = onceWithin(ws, 'close')
     ws.terminate()
     await closed
     await waitFor(() => proxy.app.wsProxy.stats().connections.active === 0, 'every client connection gone')
+    // R38 while the proxy runs: every socket of the test's connections is closed before teardown.
+    await proxy.assertIdleFds()
   } finally {
     await proxy.close()
     await backend.close()
@@ -104,6 +106,8 @@ test('R38 a client leaving while the upstream TCP connect is still pending drops
     }
     // Well before the 60 s connectTimeout, the pending upstream sockets are gone too.
     await assertNoFdLeak(proxyBaseline)
+    // R38 while the proxy runs: every socket of the test's connections is closed before teardown.
+    await proxy.assertIdleFds()
   } finally {
     await proxy.close()
     await hanging.close()
@@ -126,6 +130,8 @@ test('R38 an upstream resetting mid-handshake (before or inside its answer head)
     }
     assert.equal(silentReset.hits(), 3)
     assert.equal(halfAnswer.hits(), 3)
+    // R38 while the proxy runs: every socket of the test's connections is closed before teardown.
+    await proxy.assertIdleFds()
   } finally {
     await proxy.close()
     await silentReset.close()
@@ -156,7 +162,7 @@ test('R38 ECONNRESET inside open tunnels, from either side and with data in flig
       const ws = await openWs(`${proxy.wsBase}/ws`)
       await waitFor(() => backend.sockets.size === 1, 'backend socket')
       const [serverSide] = backend.sockets
-      const closed = once(ws, 'close')
+      const closed = onceWithin(ws, 'close')
       ws.send(payload)
       ;(serverSide as WebSocket & { _socket: Socket })._socket.resetAndDestroy()
       ws.send(payload)
@@ -168,6 +174,8 @@ test('R38 ECONNRESET inside open tunnels, from either side and with data in flig
     assert.ok(causes.slice(0, 3).every(cause => cause.startsWith('client')), causes.join(' '))
     assert.ok(causes.slice(3).every(cause => cause.startsWith('upstream')), causes.join(' '))
     assert.equal(proxy.app.wsProxy.stats().connections.tunnelsOpen, 0)
+    // R38 while the proxy runs: every socket of the test's connections is closed before teardown.
+    await proxy.assertIdleFds()
   } finally {
     await proxy.close()
     await backend.close()
@@ -193,9 +201,11 @@ test('R9 R38 bytes a client sends while the upstream is still deciding are kept 
     const echoes = Buffer.concat([Buffer.from([0x81, 9]), Buffer.from('early one'), Buffer.from([0x81, 9]), Buffer.from('early two')])
     await waitFor(() => Buffer.concat(got).includes(echoes), 'both early frames echoed')
     assert.match(Buffer.concat(got).toString('latin1'), /^HTTP\/1\.1 101 /)
-    const closed = once(client, 'close')
+    const closed = onceWithin(client, 'close')
     client.destroy()
     await closed
+    // R38 while the proxy runs: every socket of the test's connections is closed before teardown.
+    await proxy.assertIdleFds()
   } finally {
     await proxy.close()
     await backend.close()
@@ -227,6 +237,8 @@ test('R38 a client gone while a slow onRequest hook runs costs no lingering upst
     // Well before the 60 s handshakeTimeout.
     await waitFor(() => proxy.app.wsProxy.stats().connections.handshaking === 0, 'no attempt left', 3000)
     await waitFor(() => proxy.app.wsProxy.stats().connections.active === 0, 'client connection closed', 3000)
+    // R38 while the proxy runs: every socket of the test's connections is closed before teardown.
+    await proxy.assertIdleFds()
   } finally {
     await proxy.close()
     await silent.close()

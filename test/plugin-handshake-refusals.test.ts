@@ -22,6 +22,8 @@ test('R2 a plain GET on an http route whose upstream answers 101 gets 502, not a
     assert.equal(head.statusCode, 502)
     assert.equal(upstream.exchanges.length, 1, 'the plain request did reach the upstream')
     assert.doesNotMatch(upstream.exchanges[0].head, /^upgrade:/im, 'the plain request carried no Upgrade')
+    // R38 while the proxy runs: every socket of the test's connections is closed before teardown.
+    await proxy.assertIdleFds(upstream.heldOpen)
   } finally {
     await proxy.close()
     await upstream.close()
@@ -108,6 +110,8 @@ test('R3 upstream answers 200/401/403/426/503/500 (length, chunked or close-deli
       const result = await connectWs(proxy.wsUrl, [], { headers: { 'X-Case': String(refusal.status) } })
       assert.equal(result, refusal.status)
     }
+    // R38 while the proxy runs: every socket of the test's connections is closed before teardown.
+    await proxy.assertIdleFds(upstream.heldOpen)
   } finally {
     await proxy.close()
     await upstream.close()
@@ -158,6 +162,8 @@ test('R7 bad handshakes get 400 (no key, bad key, two Upgrade) or 426 with Sec-W
     // The same refusal seen by a real client that speaks an older protocol version.
     assert.equal(await connectWs(proxy.wsUrl, [], { protocolVersion: 8 }), 426)
     assert.equal(proxy.backends[0].connections(), 0, 'no upstream connection for a refused handshake')
+    // R38 while the proxy runs: every socket of the test's connections is closed before teardown.
+    await proxy.assertIdleFds()
   } finally {
     await proxy.close()
   }
@@ -175,6 +181,8 @@ test('R7 a WebSocket upgrade with a method other than GET gets 400 and the upstr
     }
     assert.deepEqual(got, [{ method: 'POST', status: 400 }, { method: 'PUT', status: 400 }, { method: 'DELETE', status: 400 }])
     assert.equal(proxy.backends[0].connections(), 0, 'no upstream connection for a refused handshake')
+    // R38 while the proxy runs: every socket of the test's connections is closed before teardown.
+    await proxy.assertIdleFds()
   } finally {
     await proxy.close()
   }
@@ -206,6 +214,8 @@ test('R8 an upstream 101 with a wrong or missing Sec-WebSocket-Accept, another p
     assert.deepEqual(got, Object.fromEntries(Object.keys(BAD_SWITCHES).map(which => [which, 502])))
     assert.equal(await connectWs(proxy.wsUrl, [], { headers: { 'X-Case': 'wrong accept' } }), 502)
     assert.equal(upstream.exchanges.length, Object.keys(BAD_SWITCHES).length + 1)
+    // R38 while the proxy runs: every socket of the test's connections is closed before teardown.
+    await proxy.assertIdleFds(upstream.heldOpen)
   } finally {
     await proxy.close()
     await upstream.close()

@@ -1,6 +1,5 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { once } from 'node:events'
 import type { IncomingMessage } from 'node:http'
 import { WebSocket } from 'ws'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
@@ -8,6 +7,7 @@ import { startProxyFixture } from './helpers/proxy-fixture.js'
 import { acceptFor, headerValues, requestHead, SAMPLE_KEY } from './helpers/raw-http.js'
 import { withRawTunnel } from './helpers/raw-tunnel.js'
 import { closeWs, connectWs } from './helpers/ws-clients.js'
+import { onceWithin } from './helpers/timing.js'
 
 // Handshake lines R1, R4-R6: what crosses the proxy at a successful 101. Raw
 // sockets are used wherever the exact bytes matter (header order, case,
@@ -34,13 +34,15 @@ test('R1 a 101 from the upstream joins client and upstream in a tunnel: messages
     }
     for (const [i, ws] of clients.entries()) {
       for (let n = 0; n < 5; n++) {
-        const reply: Promise<unknown[]> = once(ws, 'message')
+        const reply: Promise<unknown[]> = onceWithin(ws, 'message')
         ws.send(`client ${i} message ${n}`)
         assert.equal(String((await reply)[0]), `client ${i} message ${n}`)
       }
     }
     assert.equal(proxy.backends[0].upgrades.length, 3)
     for (const ws of clients) await closeWs(ws)
+    // R38 while the proxy runs: every socket of the test's connections is closed before teardown.
+    await proxy.assertIdleFds()
   } finally {
     await proxy.close()
   }

@@ -49,6 +49,8 @@ test('R30 X-Forwarded-For appends the client to every incoming value, X-Real-IP/
     assert.equal(backend.upgrades[1].headers['x-forwarded-for'], '127.0.0.1')
     assert.equal(backend.upgrades[1].headers['x-forwarded-host'], `127.0.0.1:${proxy.port}`)
     await closeWs(plain.ws)
+    // R38 while the proxy runs: every socket of the test's connections is closed before teardown.
+    await proxy.assertIdleFds()
   } finally {
     await proxy.close()
     await backend.close()
@@ -69,6 +71,7 @@ test('R30 plain HTTP passthrough (http: true) carries the same identity headers'
     assert.equal(seen['x-forwarded-proto'], 'http')
     assert.equal(seen['x-forwarded-host'], 'poll.example.test')
     assert.equal(seen.host, 'poll.example.test')
+    // No while-running fd check here: plain requests leave idle keep-alive upstream connections pooled (the `keepalive` pool), by design.
   } finally {
     await proxy.close()
     await backend.close()
@@ -93,6 +96,7 @@ test('R31 Host is the client\'s by default and the upstream\'s host:port with pr
     assert.equal((JSON.parse(res.body) as { headers: Record<string, string> }).headers.host, `127.0.0.1:${backend.port}`)
     await closeWs(kept.ws)
     await closeWs(swapped.ws)
+    // No while-running fd check here: plain requests leave idle keep-alive upstream connections pooled (the `keepalive` pool), by design.
   } finally {
     await proxy.close()
     await backend.close()
@@ -132,6 +136,8 @@ test('R30 R33 setClientAddress overrides the peer address for forwarded headers,
     await closeWs(held.ws)
     await waitFor(() => proxy.app.wsProxy.stats().connections.tunnelsOpen === 0, 'slot released')
     assert.equal(await backendFor(`${proxy.wsBase}/ws`, { localAddress: '127.0.5.5' }), want)
+    // R38 while the proxy runs: every socket of the test's connections is closed before teardown.
+    await proxy.assertIdleFds()
   } finally {
     await proxy.close()
     await closeEchoBackends(backends)
@@ -161,6 +167,8 @@ test('R30 a wss client gets X-Forwarded-Proto https; the TLS connection counts o
     await waitFor(() => proxy.app.wsProxy.stats().connections.active === 0, 'connection counted closed once')
     await new Promise(resolve => setTimeout(resolve, 100))
     assert.equal(proxy.app.wsProxy.stats().connections.active, 0, 'never below zero')
+    // R38 while the proxy runs: every socket of the test's connections is closed before teardown.
+    await proxy.assertIdleFds()
   } finally {
     await proxy.close()
     await backend.close()

@@ -1,6 +1,5 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { once } from 'node:events'
 import type { Socket } from 'node:net'
 import websocket from '@fastify/websocket'
 import type { FastifyInstance } from 'fastify'
@@ -12,6 +11,7 @@ import {
 } from './helpers/plugin-harness.js'
 import { clientFrame } from './helpers/raw-http.js'
 import { refusedUrl } from './helpers/stand-in-upstreams.js'
+import { onceWithin } from './helpers/timing.js'
 
 test('hooks: an onRequest hook answering 401 and a preHandler answering 403 refuse upgrades before any upstream connection', async () => {
   const baseline = openFdCount()
@@ -159,7 +159,7 @@ test('access log: one line per tunnel with route, upstream, client, status, dura
     client.write(frame)
     // The echo: an unmasked frame of 2 + payload bytes.
     await waitFor(() => Buffer.concat(got).length >= Buffer.concat(got).indexOf('\r\n\r\n') + 4 + 2 + 24, 'echo frame')
-    const ended = once(client, 'close')
+    const ended = onceWithin(client, 'close')
     client.end()
     await ended
     await waitFor(() => tunnelLogs(proxy.logs).length === 1, 'access log line')
@@ -177,7 +177,7 @@ test('access log: one line per tunnel with route, upstream, client, status, dura
     const { ws } = await openOn(`${proxy.wsBase}/chat/room2`)
     await waitFor(() => backend.sockets.size === 1, 'backend socket')
     for (const serverSide of backend.sockets) serverSide.terminate()
-    await once(ws, 'close')
+    await onceWithin(ws, 'close')
     await waitFor(() => tunnelLogs(proxy.logs).length === 2, 'second access log line')
     assert.equal(tunnelLogs(proxy.logs)[1].closedBy, 'upstream')
 
@@ -187,7 +187,7 @@ test('access log: one line per tunnel with route, upstream, client, status, dura
     const stats = proxy.app.wsProxy.stats()
     assert.deepEqual(
       { ...stats.connections },
-      { active: 0, accepted: 3, handled: 3, dropped: 0, reading: 0, requests: 3, refused: 0, rateLimited: 0, rateTracked: 0, tunnelsOpen: 0, handshaking: 0 }
+      { active: 0, accepted: 3, handled: 3, dropped: 0, reading: 0, requests: 3, refused: 0, refusedByHooks: 0, rateLimited: 0, rateTracked: 0, tunnelsOpen: 0, handshaking: 0 }
     )
     assert.equal(stats.routes['/chat/*'].failed, 1)
     assert.equal(stats.routes['/chat/*'].total, 2)

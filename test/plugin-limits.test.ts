@@ -102,6 +102,8 @@ test('R36 a request head over maxHeaderSize gets 431; a request target over maxU
     await closeWs(ok)
     assert.equal(backend.upgrades.length, 1, 'no refused request reached the upstream')
     assert.equal(backend.requests.length, 0)
+    // R38 while the proxy runs: every socket of the test's connections is closed before teardown.
+    await proxy.assertIdleFds()
   } finally {
     await proxy.close()
     await backend.close()
@@ -138,6 +140,8 @@ test('R37 malformed requests get 400 and unsupported HTTP versions 505, as upgra
     assert.equal(backend.upgrades.length + backend.requests.length, 0, 'no malformed request reached the upstream')
     // HTTP/1.0 needs no Host: the same upgrade without one is accepted.
     assert.equal(statusOf(await rawExchange(proxy.port, upgradeWith('GET /ws HTTP/1.0', []), 1000)), 101)
+    // R38 while the proxy runs: every socket of the test's connections is closed before teardown.
+    await proxy.assertIdleFds()
   } finally {
     await proxy.close()
     await backend.close()

@@ -1,6 +1,5 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { once } from 'node:events'
 import { WebSocket } from 'ws'
 import { wsProxyClientErrorHandler } from '../plugin/index.js'
 import { startEchoBackend } from './helpers/backends.js'
@@ -9,24 +8,30 @@ import {
   closeWs, echo, openWs, rawConnect, startProxy, statusOf, tunnelLogs, upgradeHead, upgradeStatus, waitFor
 } from './helpers/plugin-harness.js'
 import { startNeverAcceptingUpstream, startSilentUpstream } from './helpers/stand-in-upstreams.js'
+import { assertTimer, onceWithin, TIMER_SLACK_MS } from './helpers/timing.js'
 
-// Timing bounds here are upper limits only, kept generous for a loaded 2-core
-// CI box; nothing asserts that something was fast beyond what R18 requires.
-const SLACK_MS = 1000
+// Every timer here is checked both ways (helpers/timing.ts): not before its
+// setting, and not later than the setting plus what the line allows plus a
+// slack for a loaded 2-core CI box. The settings are larger than the slack,
+// so a timer running at half or twice its setting fails.
+const SLACK_MS = TIMER_SLACK_MS
 
-test('R16 connectTimeout: an upstream that never completes the TCP connect gets 504; with another server left, that one serves', async () => {
+test('R16 connectTimeout: an upstream that never completes the TCP connect gets 504 after connectTimeout (not sooner); with another server left, that one serves', async () => {
   const baseline = openFdCount()
   const hanging = await startNeverAcceptingUpstream()
   const live = await startEchoBackend({ name: 'live' })
   const proxy = await startProxy({
     upstreams: { alone: { servers: [hanging.url] }, pair: { servers: [hanging.url, live.url] } },
     routes: [
-      { path: '/alone', upstream: 'alone', connectTimeout: '300ms' },
+      { path: '/alone', upstream: 'alone', connectTimeout: '1200ms' },
       { path: '/pair', upstream: 'pair', connectTimeout: 300 }
     ]
   })
   try {
+    const asked = Date.now()
     assert.equal(await upgradeStatus(`${proxy.wsBase}/alone`), 504)
+    // Armed when the proxy began to connect: after the request was sent (both bounds count from there).
+    assertTimer(Date.now(), { armedAfter: asked, armedBefore: asked }, 1200, 0, 'connectTimeout')
     const failure = proxy.logs.find(line => line.msg === 'upstream attempt failed')
     assert.equal((failure?.err as { code?: string } | undefined)?.code, 'WS_CLUSTER_UPSTREAM_CONNECT_TIMEOUT')
 
@@ -45,19 +50,22 @@ test('R16 connectTimeout: an upstream that never completes the TCP connect gets 
   await assertNoFdLeak(baseline)
 })
 
-test('R17 R22 handshakeTimeout: an upstream that accepts but never answers the upgrade gets 504; a second server is tried, the first counted failed', async () => {
+test('R17 R22 handshakeTimeout: an upstream that accepts but never answers the upgrade gets 504 after handshakeTimeout (not sooner); a second server is tried, the first counted failed', async () => {
   const baseline = openFdCount()
   const silent = await startSilentUpstream()
   const live = await startEchoBackend({ name: 'live' })
   const proxy = await startProxy({
     upstreams: { alone: { servers: [silent.url] }, pair: { servers: [silent.url, live.url] } },
     routes: [
-      { path: '/alone', upstream: 'alone', handshakeTimeout: '300ms' },
+      { path: '/alone', upstream: 'alone', handshakeTimeout: '1200ms' },
       { path: '/pair', upstream: 'pair', handshakeTimeout: '300ms' }
     ]
   })
   try {
+    const asked = Date.now()
     assert.equal(await upgradeStatus(`${proxy.wsBase}/alone`), 504)
+    // Armed once the upstream accepted, which is after the request was sent; a connect on loopback takes no time against the slack.
+    assertTimer(Date.now(), { armedAfter: asked, armedBefore: asked }, 1200, 0, 'handshakeTimeout')
     assert.equal(silent.accepted(), 1)
     const failure = proxy.logs.find(line => line.msg === 'upstream attempt failed')
     assert.equal((failure?.err as { code?: string } | undefined)?.code, 'WS_CLUSTER_UPSTREAM_HANDSHAKE_TIMEOUT')
@@ -80,21 +88,24 @@ test('R17 R22 handshakeTimeout: an upstream that accepts but never answers the u
   await assertNoFdLeak(baseline)
 })
 
-test('R18 an idle tunnel closes within idleTimeout + 300 ms (+ CI slack), both sockets closed, logged as idle-timeout', async () => {
+test('R18 an idle tunnel closes no sooner than idleTimeout and within idleTimeout + 300 ms (+ CI slack), both sockets closed, logged as idle-timeout', async () => {
   const baseline = openFdCount()
   const backend = await startEchoBackend()
-  const idleTimeout = 500
+  // Above the slack, so a timer at half (1 s) or twice (4 s) this fails one bound.
+  const idleTimeout = 2000
   const proxy = await startProxy({ upstreams: { b: { servers: [backend.url] } }, routes: [{ path: '/ws', upstream: 'b', idleTimeout }] })
   try {
+    // The proxy's idle timer starts after the 101 went out, so after this; the upper bound stays honest too.
+    const startedAt = Date.now()
     const ws = await openWs(`${proxy.wsBase}/ws`)
+    const openedAt = Date.now()
     await waitFor(() => backend.sockets.size === 1, 'backend socket')
     const [backendWs] = backend.sockets
-    const backendClosed = once(backendWs, 'close')
-    const openedAt = Date.now()
-    await once(ws, 'close')
-    const elapsed = Date.now() - openedAt
-    // R18 says + 300 ms; SLACK_MS more absorbs a loaded CI box.
-    assert.ok(elapsed < idleTimeout + 300 + SLACK_MS, `closed after ${elapsed} ms`)
+    const backendClosed = onceWithin(backendWs, 'close', idleTimeout + 300 + SLACK_MS * 2)
+    await onceWithin(ws, 'close', idleTimeout + 300 + SLACK_MS * 2)
+    const closedAt = Date.now()
+    // Armed when the 101 went out: after the upgrade began, before the client saw it. R18 allows + 300 ms.
+    assertTimer(closedAt, { armedAfter: startedAt, armedBefore: openedAt }, idleTimeout, 300, 'idle close')
     await backendClosed
     await waitFor(() => tunnelLogs(proxy.logs).length === 1, 'access log line')
     assert.equal(tunnelLogs(proxy.logs)[0].closedBy, 'idle-timeout')
@@ -136,7 +147,7 @@ test('R18 traffic in either direction alone resets the idle timer', async () => 
     await waitFor(() => received === 8 && pushed === 8, 'all messages through')
     assert.equal(tunnelLogs(proxy.logs).length, 0)
     // Once both stop, each tunnel goes idle and closes.
-    await Promise.all([once(up, 'close'), once(down, 'close')])
+    await Promise.all([onceWithin(up, 'close', idleTimeout + SLACK_MS * 2), onceWithin(down, 'close', idleTimeout + SLACK_MS * 2)])
     await waitFor(() => tunnelLogs(proxy.logs).length === 2, 'two access log lines')
     assert.deepEqual(tunnelLogs(proxy.logs).map(line => line.closedBy), ['idle-timeout', 'idle-timeout'])
   } finally {
@@ -146,7 +157,7 @@ test('R18 traffic in either direction alone resets the idle timer', async () => 
   await assertNoFdLeak(baseline)
 })
 
-test('R19 sendTimeout: a client that stops reading while the upstream floods gets its tunnel closed as send-timeout', async () => {
+test('R19 sendTimeout: a client that stops reading while the upstream floods gets its tunnel closed as send-timeout, no sooner than sendTimeout after the flood began', async () => {
   const baseline = openFdCount()
   const backend = await startEchoBackend()
   const proxy = await startProxy({
@@ -162,6 +173,7 @@ test('R19 sendTimeout: a client that stops reading while the upstream floods get
     await waitFor(() => backend.sockets.size === 1, 'backend socket')
     const [backendWs] = backend.sockets
     let sent = 0
+    const floodStarted = Date.now()
     // Bounded flood: at most 256 MiB, never more than 1 MiB queued in ws.
     const timer = setInterval(() => {
       while (backendWs.readyState === WebSocket.OPEN && backendWs.bufferedAmount < 1024 * 1024 && sent < 256 * 1024 * 1024) {
@@ -170,14 +182,16 @@ test('R19 sendTimeout: a client that stops reading while the upstream floods get
       }
     }, 5)
     flooding.add(timer)
-    await once(backendWs, 'close')
+    await onceWithin(backendWs, 'close', 10_000)
+    // Armed when a write first stalled: after the flood began, and (filling the socket buffers takes well under a second) soon after.
+    assertTimer(Date.now(), { armedAfter: floodStarted, armedBefore: floodStarted }, 500, 1000, 'sendTimeout')
     clearInterval(timer)
     await waitFor(() => tunnelLogs(proxy.logs).length === 1, 'access log line', 10_000)
     assert.equal(tunnelLogs(proxy.logs)[0].closedBy, 'send-timeout')
     assert.ok(sent < 256 * 1024 * 1024, 'closed before the flood bound was reached')
     // The tunnel line is written only once both sockets closed; reading the
     // rest now shows the client its connection ended too.
-    const clientClosed = once(client, 'close')
+    const clientClosed = onceWithin(client, 'close', 5000)
     client.resume()
     await clientClosed
   } finally {
@@ -195,7 +209,9 @@ test('R20 headersTimeout: a client trickling its request head is closed; the tri
     fastify: { http: { headersTimeout: 500, requestTimeout: 0, connectionsCheckingInterval: 100 }, clientErrorHandler: wsProxyClientErrorHandler }
   })
   try {
+    const connecting = Date.now()
     const client = await rawConnect(proxy.port)
+    const connected = Date.now()
     const chunks: Buffer[] = []
     client.on('data', (chunk: Buffer) => chunks.push(chunk))
     const head = upgradeHead('/ws', ['X-Padding: ' + 'p'.repeat(200)])
@@ -204,12 +220,11 @@ test('R20 headersTimeout: a client trickling its request head is closed; the tri
     const trickle = setInterval(() => {
       if (i < head.length && client.writable) client.write(head[i++])
     }, 50)
-    const closed = once(client, 'close')
-    const startedAt = Date.now()
-    await closed
+    await onceWithin(client, 'close', 500 + 100 + SLACK_MS * 3)
     clearInterval(trickle)
     assert.ok(i < head.length, 'closed before the head was complete')
-    assert.ok(Date.now() - startedAt < 500 + 100 + SLACK_MS * 3, 'closed near headersTimeout, not at the end of the trickle')
+    // Counted from the connection; Node checks every connectionsCheckingInterval (100 ms).
+    assertTimer(Date.now(), { armedAfter: connecting, armedBefore: connected }, 500, 100, 'headersTimeout')
     assert.equal(statusOf(Buffer.concat(chunks).toString('latin1')), 408)
     assert.equal(backend.upgrades.length, 0)
   } finally {

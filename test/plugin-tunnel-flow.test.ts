@@ -6,6 +6,7 @@ import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 import { startProxyFixture, type ProxyFixture } from './helpers/proxy-fixture.js'
 import { clientFrame, patternBytes, RawClient, requestHead, serverFrameHeader, switchingHead } from './helpers/raw-http.js'
 import { withRawTunnel } from './helpers/raw-tunnel.js'
+import { assertTimer } from './helpers/timing.js'
 import { until } from './helpers/ws-clients.js'
 
 // Flow line R14: FINs travel behind the bytes still queued, and a half-closed
@@ -114,30 +115,37 @@ async function writeUntilReset (socket: Socket): Promise<void> {
   }, 'a reset on the half left open', 5000)
 }
 
-test('R14 finTimeout closes a tunnel left half-closed by either side', async () => {
+test('R14 finTimeout closes a tunnel left half-closed by either side, finTimeout after the FIN (not sooner)', async () => {
   const baseline = openFdCount()
   const upstream = await startRawBackend(({ socket, headers }) => {
     socket.write(switchingHead(headers['sec-websocket-key']))
     // The upstream closes its half at once when asked to; otherwise it keeps both halves open.
     if (headers['x-case'] === 'upstream-fin') socket.end()
   })
-  // The default finTimeout (30 s) is far beyond the waits below, so only the 300 ms setting can close these.
-  const proxy = await startProxyFixture({ backends: 0, servers: [upstream.url], route: { finTimeout: 300 } })
+  // The default finTimeout (30 s) is far beyond the waits below, so only this setting can close these.
+  const finTimeout = 1200
+  const proxy = await startProxyFixture({ backends: 0, servers: [upstream.url], route: { finTimeout } })
   try {
     for (const [i, side] of ['upstream-fin', 'client-fin'].entries()) {
       const client = await RawClient.open(proxy.port, { allowHalfOpen: true })
       try {
+        const requested = Date.now()
         client.write(requestHead({ headers: [`X-Case: ${side}`] }))
         assert.equal((await client.head()).statusCode, 101)
         const exchange = upstream.exchanges[i]
+        // The proxy arms finTimeout when it passes the FIN on: after the FIN was sent, before it arrived on the other side.
+        let finSent = requested
         if (side === 'upstream-fin') {
           await until(() => client.ended, 'the upstream FIN at the client')
         } else {
+          finSent = Date.now()
           client.socket.end()
           await until(() => exchange.ended, 'the client FIN at the upstream')
         }
+        const finArrived = Date.now()
         // Neither peer closes its other half: the proxy has to, and closes both of its sockets.
-        await until(() => proxy.clientSockets[i].destroyed, `${side}: the proxy closing its client socket`, 5000)
+        await until(() => proxy.clientSockets[i].destroyed, `${side}: the proxy closing its client socket`, finTimeout + 5000)
+        assertTimer(Date.now(), { armedAfter: finSent, armedBefore: finArrived }, finTimeout, 0, `${side}: finTimeout`)
         await tunnelsClosed(proxy)
         // The half the peer kept open leads nowhere now: writes there are answered with a reset.
         await writeUntilReset(side === 'upstream-fin' ? client.socket : exchange.socket)

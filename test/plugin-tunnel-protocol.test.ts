@@ -1,11 +1,11 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { once } from 'node:events'
 import type { IncomingMessage } from 'node:http'
 import { WebSocket, type RawData } from 'ws'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 import { startProxyFixture } from './helpers/proxy-fixture.js'
 import { closeWs, collectMessages, openWs, until, type Message } from './helpers/ws-clients.js'
+import { onceWithin } from './helpers/timing.js'
 
 // Tunnel lines R12-R13: the WebSocket protocol stays end to end. The proxy
 // never parses frames, so opcodes, fragments, control frames, close codes,
@@ -99,8 +99,8 @@ test('R12 close codes 1000-1014 and 3000-4999 and their reasons pass unchanged, 
       for (const by of ['client', 'upstream']) {
         const ws = await openWs(proxy.wsUrl)
         const server = backend.sockets[backend.sockets.length - 1]
-        const atClient = once(ws, 'close')
-        const atBackend = once(server, 'close')
+        const atClient = onceWithin(ws, 'close')
+        const atBackend = onceWithin(server, 'close')
         const reason = `${by} closes with ${code} ✓`
         if (by === 'client') ws.close(code, reason)
         else server.close(code, reason)
@@ -145,7 +145,7 @@ test('R13 permessage-deflate and the subprotocol are negotiated end to end and c
     assert.equal(ws.extensions, server.extensions)
 
     const text = 'a compressible line of chat text\n'.repeat(8192)
-    const echoed = once(ws, 'message')
+    const echoed = onceWithin(ws, 'message')
     ws.send(text)
     const [data] = await echoed as [RawData]
     assert.equal(String(data), text)

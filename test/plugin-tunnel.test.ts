@@ -1,12 +1,12 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { once } from 'node:events'
 import { WebSocket, type RawData } from 'ws'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 import { startProxyFixture } from './helpers/proxy-fixture.js'
 import { clientFrame, requestHead, serverFrame, switchingHead } from './helpers/raw-http.js'
 import { withRawTunnel } from './helpers/raw-tunnel.js'
 import { closeWs, collectMessages, openWs, until, type Message } from './helpers/ws-clients.js'
+import { onceWithin } from './helpers/timing.js'
 
 // Tunnel lines R9-R11: bytes next to the 101 are neither lost nor sent early,
 // and frames of any size cross unchanged and in order. R12-R13 are in
@@ -98,7 +98,7 @@ test('R10 upstream frames in the same packet as its 101 reach the client in orde
       { data: Buffer.from([9, 8, 7]), binary: true }
     ])
     ws.terminate()
-    await once(ws, 'close')
+    await onceWithin(ws, 'close')
   })
 })
 
@@ -154,7 +154,7 @@ test('R11 10 back-to-back ~48 KiB frames interleaved with small ones cross intac
 
     const huge = Buffer.alloc(16 * 1024 * 1024)
     for (let j = 0; j < huge.length; j += 4) huge.writeUInt32LE((j * 2654435761) >>> 0, j)
-    const echoed = once(ws, 'message')
+    const echoed = onceWithin(ws, 'message')
     ws.send(huge)
     const [data] = await echoed
     assert.ok(huge.equals(data as Buffer), 'the 16 MiB message came back unchanged')

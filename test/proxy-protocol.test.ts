@@ -1,11 +1,11 @@
 import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createConnection, createServer, type AddressInfo } from 'node:net'
-import { once } from 'node:events'
 import { setImmediate as tick } from 'node:timers/promises'
 import { PROXY_V1_MAX, PROXY_V2_MAX_LENGTH, parseProxyHeader, type ParseResult, type ProxyHeader } from '../cluster/primary/proxy-protocol.js'
 import { readProxyHeader, type ProxyRead, type ProxyRefusal } from '../cluster/primary/proxy-protocol-reader.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
+import { onceWithin } from './helpers/timing.js'
 
 // A small encoder, written from the HAProxy PROXY protocol spec, so that the
 // parser is tested against headers built independently of it.
@@ -255,14 +255,14 @@ test('R32 header read incrementally from a real TCP connection leaves the client
     })
   })
   server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
+  await onceWithin(server, 'listening')
   t.after(async () => {
     await new Promise(resolve => server.close(resolve))
     await assertNoFdLeak(baseline)
   })
   const client = createConnection((server.address() as AddressInfo).port, '127.0.0.1')
   client.setNoDelay(true)
-  await once(client, 'connect')
+  await onceWithin(client, 'connect')
   const wire = Buffer.concat([header, PAYLOAD])
   // Cuts inside the signature, the fixed part, the addresses and the TLV, and one past the header.
   const cuts = [0, 1, 5, 12, 13, 16, 20, header.length - 1, header.length + 3, wire.length]
@@ -310,12 +310,12 @@ async function readOverTcp (wire: Buffer, cuts: number[]): Promise<{ read: Proxy
     })
   })
   server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
+  await onceWithin(server, 'listening')
   const client = createConnection((server.address() as AddressInfo).port, '127.0.0.1')
   client.on('error', () => {})
   client.setNoDelay(true)
-  await once(client, 'connect')
-  const clientClosed = once(client, 'close')
+  await onceWithin(client, 'connect')
+  const clientClosed = onceWithin(client, 'close')
   const bounds = [0, ...cuts, wire.length]
   for (let i = 0; i < bounds.length - 1 && !client.destroyed; i++) {
     client.write(wire.subarray(bounds[i], bounds[i + 1]))

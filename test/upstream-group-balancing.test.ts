@@ -115,18 +115,29 @@ test('random-two takes the less loaded of two different weighted draws (ties: th
   assert.equal(g.pick(ctx, none, T0), byPort(g, 2))
 })
 
-test('random-two never picks the busier of two servers and stays within weights', () => {
+test('random-two never picks the busier of two servers, and its picks follow the weights (each server within 3 of its share)', () => {
   const g = group('random-two', [{ port: 1 }, { port: 2 }])
   for (let i = 0; i < 5; i++) g.acquire(byPort(g, 1))
   for (let i = 0; i < 100; i++) assert.equal(g.pick(ctx, none, T0), byPort(g, 2))
 
-  const weighted = group('random-two', [{ port: 1, weight: 1 }, { port: 2, weight: 1 }, { port: 3, weight: 6 }])
-  for (let i = 0; i < 80; i++) {
+  // A fixed-seed generator: the test is the same every run.
+  let seed = 12345
+  const random = (): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648
+    return seed / 2147483648
+  }
+  const weights = [1, 1, 6]
+  const weighted = group('random-two', weights.map((weight, i) => ({ port: i + 1, weight })), random)
+  const picks = 80
+  for (let i = 0; i < picks; i++) {
     const picked = weighted.pick(ctx, none, T0)
     assert.ok(picked !== undefined)
     weighted.acquire(picked)
   }
-  const total = weighted.servers.reduce((sum, s) => sum + s.active, 0)
-  assert.equal(total, 80)
-  assert.ok(weighted.servers.every(s => s.active > 0))
+  const shares = weights.map(w => picks * w / weights.reduce((a, b) => a + b, 0))
+  const actual = weighted.servers.map(s => s.active)
+  assert.equal(actual.reduce((a, b) => a + b, 0), picks)
+  for (const [i, share] of shares.entries()) {
+    assert.ok(Math.abs(actual[i] - share) <= 3, `server ${i + 1} (weight ${weights[i]}): ${actual[i]} of ${picks}, its share is ${share}`)
+  }
 })

@@ -132,13 +132,36 @@ test('R23 a down server is never picked even when it is the only one', () => {
   assert.equal(g.lastPickFailure, 'no-live-upstreams')
 })
 
-test('R23 every balancer falls back to backups, with the backups balanced by the same method', () => {
+/**
+ * A random source that repeats every 7 draws. While the primaries are all
+ * failed, random-two spends exactly 21 draws on them (3 whole cycles) before
+ * the backups are asked, so the backups see the same draws as a group made
+ * of the backups alone: the two can be compared pick by pick.
+ */
+function cyclingRandom (): () => number {
+  const cycle = [0.1, 0.6, 0.3, 0.8, 0.2, 0.9, 0.45]
+  let next = 0
+  return () => cycle[next++ % cycle.length]
+}
+
+test('R23 every balancer falls back to backups, with the backups balanced by the same method (pick for pick as a group of the backups alone)', () => {
   for (const method of ['round-robin', 'least-conn', 'ip-hash', 'hash', 'random-two'] as const) {
-    const g = group(method, [{ port: 1 }, { port: 2 }, { port: 3, backup: true }, { port: 4, backup: true }])
+    // Unequal backup weights, so that the methods disagree and a wrong one shows.
+    const backups = [{ port: 3, weight: 3 }, { port: 4, weight: 1 }, { port: 5, weight: 2 }]
+    const g = group(method, [{ port: 1 }, { port: 2 }, ...backups.map(b => ({ ...b, backup: true }))], cyclingRandom())
+    const alone = group(method, backups, cyclingRandom())
     g.recordFailure(byPort(g, 1), T0)
     g.recordFailure(byPort(g, 2), T0)
-    const seen = new Set(sequence(g, 20, T0 + 1, { clientAddress: '127.0.0.1', hashKey: 'key' }))
-    assert.ok([...seen].every(port => port === 3 || port === 4), `${method} picked ${[...seen].join(',')}`)
+    const picks = (target: typeof g): number[] => Array.from({ length: 24 }, (_, i) => {
+      const picked = target.pick({ clientAddress: `127.0.${i}.1`, hashKey: `key${i}` }, none, T0 + 1)
+      assert.ok(picked !== undefined, `${method}: pick ${i}`)
+      // Held, so that least-conn and random-two see the load they created.
+      target.acquire(picked)
+      return picked.config.port
+    })
+    const expected = picks(alone)
+    assert.deepEqual(picks(g), expected, method)
+    assert.ok(new Set(expected).size > 1, `${method}: the backups share the load`)
   }
 })
 

@@ -1,4 +1,5 @@
-import { helpText, type CliFlags } from './cli-args.js'
+import type { CliFlags } from './cli-args.js'
+import { helpText } from './cli-help.js'
 import { ConfigError, FILE_PROBLEM_PATH, loadConfig } from '../config/config-load.js'
 import type { ClusterConfig } from '../config/config-types.js'
 import { checkUpstreamNames, hookModuleProblem, type OptionProblem } from '../../plugin/internal.js'

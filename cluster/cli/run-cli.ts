@@ -1,5 +1,6 @@
 import { runCheck } from './check-command.js'
-import { helpText, parseCliArgs, UsageError, type CliIo } from './cli-args.js'
+import { parseCliArgs, UsageError, type CliIo, type CommandName } from './cli-args.js'
+import { helpText, versionText } from './cli-help.js'
 import { runControlCommand } from './control-client.js'
 import { runFromNginx } from '../from-nginx/from-nginx-command.js'
 import { startCommand } from './start-command.js'
@@ -19,12 +20,16 @@ export async function runCli (argv: string[], io: CliIo): Promise<number | null>
     parsed = parseCliArgs(argv)
   } catch (err) {
     if (err instanceof UsageError) {
-      io.stderr.write(`ws-cluster: ${err.message}\n\n${helpText(null)}`)
+      io.stderr.write(`ws-cluster: ${err.message}\n\n${helpText(err.command as CommandName | null)}`)
       return 2
     }
     throw err
   }
   const { command, flags, help } = parsed
+  if (flags.version === true) {
+    io.stdout.write(versionText())
+    return 0
+  }
   if (help || command === null) {
     const text = helpText(command)
     ;(help ? io.stdout : io.stderr).write(text.endsWith('\n') ? text : `${text}\n`)

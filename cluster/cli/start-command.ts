@@ -5,6 +5,7 @@ import { Primary } from '../primary/primary.js'
 import { isClusterPrimary } from '../process-identity.js'
 import { isAlive, readPid, runStateFor } from '../run-state.js'
 import type { CliIo } from './cli-args.js'
+import { startFailure } from './start-failure.js'
 import { watchWrapper } from './wrapper-watch.js'
 
 /** A second stop signal within this time of the first is the same request (R65). */
@@ -85,7 +86,10 @@ export async function startCommand (flags: CliFlags, io: CliIo): Promise<number 
   try {
     await primary.start()
   } catch (err) {
-    log.fatal({ err }, 'ws-cluster could not start')
+    // One line an operator can act on; the stack helps nobody when a port is busy or the app does not load.
+    const failure = startFailure(err) as Error & { code?: string }
+    log.fatal({ code: failure.code, reason: failure.message }, 'ws-cluster could not start')
+    io.stderr.write(`ws-cluster start: ${failure.message}\n`)
     return 1
   }
   const { address, port } = primary.address

@@ -44,7 +44,7 @@ export function formatStatus (report: StatusReport): string {
     (report.configFile === null ? '' : `, config ${report.configFile}`))
   lines.push(`listening on ${report.listen.host}:${report.listen.port}${flags.length > 0 ? ` (${flags.join(', ')})` : ''}`)
   const c = report.connections
-  lines.push(`connections: active ${c.active}, reading ${c.reading}, accepted ${c.accepted}, handled ${c.handled}, requests ${c.requests}, tunnels open ${c.tunnelsOpen}, refused ${c.refused}`)
+  lines.push(`connections: active ${c.active}, reading ${c.reading}, accepted ${c.accepted}, handled ${c.handled}, requests ${c.requests}, tunnels open ${c.tunnelsOpen}, refused ${c.refused}, refused by hooks ${c.refusedByHooks}`)
   const p = report.primary
   lines.push(`primary: accepted ${p.accepted}, handed off ${p.handedOff}, in flight ${p.inFlight}, waiting ${p.waiting}, dropped ${p.dropped}, worker restarts ${p.restarts}, unresponsive workers replaced ${p.unresponsive}`)
   if (p.proxyHeaders !== null) {

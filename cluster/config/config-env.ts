@@ -4,7 +4,10 @@ import { checkPort } from './config-file-checks.js'
 import type { ConfigProblem } from './config-validate.js'
 import { DEFAULTS, LOG_LEVELS, checkWorkers, crossCheck } from './config-validate.js'
 
-/** The environment variables that override the config file (and are overridden by flags). */
+/**
+ * Every environment variable ws-cluster reads: the ones that override the
+ * config file (and are overridden by flags), and the run folder.
+ */
 export const ENV = {
   config: 'WS_CLUSTER_CONFIG',
   port: 'WS_CLUSTER_PORT',
@@ -13,7 +16,9 @@ export const ENV = {
   logLevel: 'WS_CLUSTER_LOG_LEVEL',
   prettyLogs: 'WS_CLUSTER_PRETTY_LOGS',
   adminPort: 'WS_CLUSTER_ADMIN_PORT',
-  shutdownTimeout: 'WS_CLUSTER_SHUTDOWN_TIMEOUT'
+  shutdownTimeout: 'WS_CLUSTER_SHUTDOWN_TIMEOUT',
+  /** Where the pid file and control socket live (cluster/run-state.ts); not a config override. */
+  runDir: 'WS_CLUSTER_RUN_DIR'
 } as const
 
 /** Already-validated values that replace what the config file says. */

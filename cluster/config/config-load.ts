@@ -4,7 +4,12 @@ import { extname, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { CliFlags, ClusterConfig } from './config-types.js'
 import { ENV, applyOverrides, flagOverrides, readEnvOverrides } from './config-env.js'
-import { validateConfig, type ConfigProblem } from './config-validate.js'
+import { validateConfig } from './config-validate.js'
+import { parseJsonText } from './json-text.js'
+import { ConfigError } from '../cluster-errors.js'
+
+// Callers catch it where they load the config.
+export { ConfigError }
 
 /** Looked for in this order in the working directory, like nginx's one well-known config path. */
 export const CONFIG_FILE_NAMES = ['ws-cluster.config.json', 'ws-cluster.config.mjs', 'ws-cluster.config.js'] as const
@@ -20,24 +25,6 @@ const EXAMPLE = `{
     { "path": "/ws", "upstream": "app" }
   ]
 }`
-
-/**
- * The configuration cannot be used. `problems` lists every reason with its
- * path; `file` is the config file, or null when none was found.
- */
-export class ConfigError extends Error {
-  readonly code = 'WS_CLUSTER_INVALID_CONFIG'
-  readonly problems: ConfigProblem[]
-  readonly file: string | null
-
-  constructor (file: string | null, problems: ConfigProblem[], message?: string) {
-    super(message ?? `Invalid ws-cluster configuration${file === null ? '' : ` in ${file}`}:\n` +
-      problems.map(p => `  ${p.path}: ${p.message}`).join('\n'))
-    this.name = 'ConfigError'
-    this.file = file
-    this.problems = problems
-  }
-}
 
 function notFound (cwd: string): ConfigError {
   const message = `No ws-cluster config file found in ${cwd}; looked for ${CONFIG_FILE_NAMES.join(', ')}.\n` +
@@ -82,11 +69,11 @@ async function readConfigFile (file: string, origin: string): Promise<unknown> {
       const code = (err as NodeJS.ErrnoException).code ?? 'error'
       fail(`cannot read ${file}${origin}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message} (${code})`)
     }
-    try {
-      return JSON.parse(text)
-    } catch (err) {
-      return fail(`is not valid JSON: ${(err as Error).message}`)
-    }
+    // Editors on Windows may save a byte order mark; JSON.parse would call it an unexpected token.
+    const parsed = parseJsonText(text.replace(/^\uFEFF/, ''))
+    if (parsed.ok) return parsed.value
+    const { line, column, message } = parsed.problem
+    return fail(`is not valid JSON: line ${line}, column ${column}: ${message}`)
   }
   if (ext === '.mjs' || ext === '.js' || ext === '.cjs') {
     try {

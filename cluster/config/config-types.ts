@@ -104,4 +104,5 @@ export interface CliFlags {
   prettyLogs?: boolean
   json?: boolean
   help?: boolean
+  version?: boolean
 }

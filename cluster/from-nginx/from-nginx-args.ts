@@ -86,6 +86,8 @@ export function fromNginxHelp (): string {
     '  -f, --force                 replace the --out file when it exists',
     '  -h, --help                  show this help',
     '',
+    'Environment: none; from-nginx reads no WS_CLUSTER_* variable (the config it writes is checked without them).',
+    '',
     'Exit status: 0 when the config was written, 1 when the nginx file cannot be read or parsed or the',
     'translation is not a valid ws-cluster config (nothing is written), 2 on bad usage.',
     ''

@@ -1,6 +1,7 @@
 import cluster, { type Worker } from 'node:cluster'
 import { fileURLToPath } from 'node:url'
 import type { ClusterConfig } from '../config/config-types.js'
+import { WorkerStartError } from '../cluster-errors.js'
 import { isClusterMessage, type SetupMessage, type WorkerToPrimary } from '../ipc-messages.js'
 
 /** Longest a new worker may take to load the config, the plugins and the user app. */
@@ -42,7 +43,7 @@ export function startWorker (config: ClusterConfig, slot: number, pretty: boolea
   onFork(info)
   const setup: SetupMessage = { type: 'ws-cluster:setup', config, slot, pretty }
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => fail(new Error(`worker for slot ${slot} was not ready within ${timeoutMs} ms`)), timeoutMs)
+    const timer = setTimeout(() => fail(new WorkerStartError(slot, `not ready within ${timeoutMs} ms`)), timeoutMs)
     function cleanup (): void {
       clearTimeout(timer)
       worker.removeListener('message', onMessage)
@@ -63,11 +64,11 @@ export function startWorker (config: ClusterConfig, slot: number, pretty: boolea
         info.state = 'serving'
         resolve(info)
       } else if (msg.type === 'ws-cluster:failed') {
-        fail(new Error(msg.error))
+        fail(new WorkerStartError(slot, msg.error))
       }
     }
     function onExit (code: number | null, signal: string | null): void {
-      fail(new Error(`worker for slot ${slot} exited during start (code ${String(code)}, signal ${String(signal)})`))
+      fail(new WorkerStartError(slot, `exited during start (code ${String(code)}, signal ${String(signal)})`))
     }
     worker.on('message', onMessage)
     worker.on('exit', onExit)

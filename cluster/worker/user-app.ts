@@ -1,5 +1,6 @@
 import { pathToFileURL } from 'node:url'
 import type { FastifyPluginAsync } from 'fastify'
+import { InvalidAppError } from '../cluster-errors.js'
 
 /**
  * Imports the config's `app` module and returns its Fastify plugin: the
@@ -15,7 +16,7 @@ export async function loadUserApp (file: string): Promise<FastifyPluginAsync> {
   const mod = await import(pathToFileURL(file).href) as { default?: unknown }
   const plugin = mod.default ?? mod
   if (typeof plugin !== 'function') {
-    throw new TypeError(`app ${file} must export a Fastify plugin function as its default export; got ${typeof plugin}`)
+    throw new InvalidAppError(file, typeof plugin)
   }
   return plugin as FastifyPluginAsync
 }

@@ -65,6 +65,18 @@ export function registerWorkerMetrics (read: () => WorkerStats): void {
     c.reset()
     for (const [route, figures] of Object.entries(read().routes)) c.inc({ route }, figures.failed)
   })
+  counter('route_upgrades_refused_by_hooks_total', 'Upgrades per route answered by the application\'s hooks (auth, rate limits) instead of proxied; part of the failed ones.', ['route'], (c) => {
+    c.reset()
+    for (const [route, figures] of Object.entries(read().routes)) c.inc({ route }, figures.refusedByHooks)
+  })
+  counter('route_bytes_from_clients_total', 'Bytes read from clients by the route\'s tunnels, open ones included.', ['route'], (c) => {
+    c.reset()
+    for (const [route, figures] of Object.entries(read().routes)) c.inc({ route }, figures.bytesFromClients)
+  })
+  counter('route_bytes_to_clients_total', 'Bytes written to clients by the route\'s tunnels, open ones included.', ['route'], (c) => {
+    c.reset()
+    for (const [route, figures] of Object.entries(read().routes)) c.inc({ route }, figures.bytesToClients)
+  })
   counter('route_messages_total', 'Relay routes: messages received, per route and direction (fromClient, fromUpstream).', ['route', 'direction'], (c) => {
     c.reset()
     for (const [route, figures] of Object.entries(read().routes)) {

@@ -70,6 +70,8 @@ export function installUpgradeDispatcher (fastify: FastifyInstance, runtime: Pro
 
   const dispatch = (req: IncomingMessage, socket: Socket, head: Buffer): void => {
     socket.on('error', destroyOnError)
+    // Counted here rather than in a hook, so that a request a user hook answers first is counted too.
+    runtime.counters.requests++
     runtime.admission.requestStarted(req)
     whenResponsesDone(socket, () => { serve(req, socket, head) })
   }
@@ -94,7 +96,7 @@ export function installUpgradeDispatcher (fastify: FastifyInstance, runtime: Pro
         return
       }
       if (verdict.kind === 'claim') {
-        const claim: UpgradeClaim = { socket, head, route, res };
+        const claim: UpgradeClaim = { socket, head, route, res, handled: false };
         (req as IncomingMessage & { [kUpgradeClaim]?: UpgradeClaim })[kUpgradeClaim] = claim
       } else {
         // R81: a protocol this route does not tunnel; what the route does with a plain request decides (426, or passthrough).

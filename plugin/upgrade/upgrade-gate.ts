@@ -109,8 +109,6 @@ export function gateUpgrade (runtime: ProxyRuntime, route: RouteRuntime, req: In
 export function answerRefusal (runtime: ProxyRuntime, route: RouteRuntime, req: IncomingMessage, res: ServerResponse, verdict: Extract<GateVerdict, { kind: 'refuse' }>): void {
   const { error, reason } = verdict
   const statusCode = error.statusCode
-  // Refused before Fastify's onRequest hook, which counts every other request.
-  runtime.counters.requests++
   runtime.counters.route(route.config.path).failed++
   const client = clientAddressOf(req.socket)
   const fields = { route: route.config.path, method: req.method, url: req.url, client, reason, statusCode }

@@ -4,7 +4,7 @@ import { relayAnswer } from './answer-relay.js'
 import { clientAddressOf } from '../client-identity.js'
 import { ClientWatch } from './client-watch.js'
 import {
-  BadHandshakeError, ConnectionLimitError, NoLiveUpstreamError, UpstreamBadHandshakeError, UpstreamsAtMaxConnsError
+  BadHandshakeError, ClientGoneError, ConnectionLimitError, NoLiveUpstreamError, ShuttingDownError, UpstreamBadHandshakeError, UpstreamsAtMaxConnsError
 } from '../errors.js'
 import { sendPublicError } from '../public-errors.js'
 import { hashKeyOf } from '../upstream/hash-key.js'
@@ -50,9 +50,10 @@ export async function proxyUpgrade (
   if (refusal !== null) {
     session.fail()
     // A client can ask again in a loop: one line per 10 s per route says it goes on (R88).
-    const kind = `connection-limit:${route.config.path}`
-    runtime.warnings.warn(kind, { client: session.clientAddress, reason: refusal }, 'upgrade refused: connection limit', request.log)
-    return sendPublicError(reply, new ConnectionLimitError(refusal), runtime.warnings, kind)
+    const err = runtime.closing ? new ShuttingDownError() : new ConnectionLimitError(refusal)
+    const kind = runtime.closing ? 'shutting-down' : `connection-limit:${route.config.path}`
+    runtime.warnings.warn(kind, { client: session.clientAddress, reason: refusal, code: err.code }, `upgrade refused: ${runtime.closing ? 'shutting down' : 'connection limit'}`, request.log)
+    return sendPublicError(reply, err, runtime.warnings, kind)
   }
 
   const group = route.group
@@ -101,6 +102,7 @@ export async function proxyUpgrade (
         // no failure of the server, whatever the aborted attempt reported (R83).
         if (result.kind !== 'failed') result.socket.destroy()
         session.fail()
+        request.log.info({ upstream: server.id, err: new ClientGoneError(server.id) }, 'upgrade abandoned: the client went away')
         watch.stop()
         reply.hijack()
         socket.destroy()
@@ -109,7 +111,7 @@ export async function proxyUpgrade (
       if (result.kind === 'failed' && runtime.closing) {
         // Aborted by shutdown (or failed during it): no other server is tried now.
         session.fail()
-        return sendPublicError(reply, new ConnectionLimitError('shutting down'), runtime.warnings, 'shutting-down')
+        return sendPublicError(reply, new ShuttingDownError(), runtime.warnings, 'shutting-down')
       }
       if (result.kind === 'failed') {
         group.recordFailure(server)

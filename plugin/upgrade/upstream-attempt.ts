@@ -2,7 +2,7 @@ import { request as httpRequest, type ClientRequest, type IncomingMessage } from
 import { connect as netConnect, type Socket } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import {
-  UpstreamBadHandshakeError, UpstreamConnectError, UpstreamConnectTimeoutError, UpstreamHandshakeTimeoutError, UpstreamTlsError
+  ClientGoneError, UpstreamBadHandshakeError, UpstreamConnectError, UpstreamConnectTimeoutError, UpstreamHandshakeTimeoutError, UpstreamTlsError
 } from '../errors.js'
 import type { ResolvedServer } from '../options/options-types.js'
 import { requestUpstreamWebSocket, type UpstreamRelaySetup } from '../relay/upstream-websocket.js'
@@ -57,7 +57,7 @@ export class UpstreamAttempt {
 
   abort (): void {
     if (this.settled) return
-    this.settle({ kind: 'failed', error: new UpstreamConnectError(this.opts.server.url, 'client went away') })
+    this.settle({ kind: 'failed', error: new ClientGoneError(this.opts.server.url) })
     this.socket?.destroy()
   }
 

@@ -110,6 +110,8 @@ export interface RawBackend {
   server: NetServer
   exchanges: RawExchange[]
   connections: () => number
+  /** Its sockets still open although the proxy closed its end (allowHalfOpen keeps them until close()). */
+  heldOpen: () => number
   close: () => Promise<void>
 }
 
@@ -159,6 +161,7 @@ export async function startRawBackend (answer: (exchange: RawExchange) => void):
     server,
     exchanges,
     connections: () => connections,
+    heldOpen: () => [...sockets].filter(socket => socket.readableEnded).length,
     close: async () => {
       for (const socket of sockets) socket.destroy()
       await new Promise<void>(resolve => server.close(() => resolve()))

@@ -17,6 +17,8 @@ export interface Copy {
 
 export interface Stage {
   name: string | null
+  /** The earlier stage this one is built FROM, or null for an image. Its instructions, copies and runs are included below, as the image includes them. */
+  base: string | null
   instructions: Instruction[]
   copies: Copy[]
   /** The argument text of every RUN. */
@@ -46,14 +48,24 @@ export function healthcheck (instruction: Instruction | undefined): { argv: stri
 
 export function parseStages (text: string): Stage[] {
   const stages: Stage[] = []
+  const workdirs = new Map<Stage, string>()
   let workdir = '/'
   for (const instruction of DockerfileParser.parse(text).getInstructions()) {
     const keyword = instruction.getKeyword()
     if (keyword === 'FROM') {
+      const stage = stages.at(-1)
+      if (stage !== undefined) workdirs.set(stage, workdir)
       const args = instruction.getArguments().map((a) => a.getValue())
       const as = args.findIndex((a) => a.toUpperCase() === 'AS')
-      stages.push({ name: as >= 0 ? args[as + 1] : null, instructions: [instruction], copies: [], runs: [] })
-      workdir = '/'
+      const base = stages.find((s) => s.name !== null && s.name === args[0]) ?? null
+      stages.push({
+        name: as >= 0 ? args[as + 1] : null,
+        base: base?.name ?? null,
+        instructions: [...(base?.instructions ?? []), instruction],
+        copies: [...(base?.copies ?? [])],
+        runs: [...(base?.runs ?? [])]
+      })
+      workdir = base === null ? '/' : workdirs.get(base) ?? '/'
       continue
     }
     const stage = stages.at(-1)

@@ -1,10 +1,11 @@
-import { once } from 'node:events'
 import { request as httpRequest, type IncomingMessage } from 'node:http'
 import { connect, type AddressInfo, type Socket } from 'node:net'
 import { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { WebSocket, type ClientOptions } from 'ws'
 import { wsProxy, type WsProxyOptions } from '../../plugin/index.js'
+import { assertNoFdLeak, openFdCount } from './fd-leak.js'
+import { onceWithin } from './timing.js'
 
 /** A Fastify app with the plugin, listening on 127.0.0.1:0, with its pino output captured as objects. */
 export interface ProxyUnderTest {
@@ -16,6 +17,16 @@ export interface ProxyUnderTest {
   httpBase: string
   /** Every log line the app wrote, parsed. */
   logs: Array<Record<string, unknown>>
+  /**
+   * R38 while the proxy still runs: waits until this process has as many
+   * file descriptors open as right after the proxy started listening, and
+   * throws if it does not within `timeoutMs`. Call it once the test closed
+   * its own clients: a socket the proxy keeps after its tunnel or attempt
+   * ended shows here, where a check after close() would miss it.
+   * `heldByStandIns` counts sockets a test stand-in keeps open on purpose
+   * after the proxy closed its end (a RawBackend's `heldOpen`).
+   */
+  assertIdleFds: (heldByStandIns?: () => number, timeoutMs?: number) => Promise<void>
   close: () => Promise<void>
 }
 
@@ -56,6 +67,7 @@ export async function startProxy (options: WsProxyOptions, extra: StartProxyOpti
   await extra.after?.(app)
   await app.listen({ port: 0, host: '127.0.0.1' })
   const port = (app.server.address() as AddressInfo).port
+  const idleFds = openFdCount()
   let closed = false
   return {
     app,
@@ -63,6 +75,7 @@ export async function startProxy (options: WsProxyOptions, extra: StartProxyOpti
     wsBase: `ws://127.0.0.1:${port}`,
     httpBase: `http://127.0.0.1:${port}`,
     logs,
+    assertIdleFds: async (heldByStandIns = () => 0, timeoutMs = 3000) => { await assertNoFdLeak(() => idleFds + heldByStandIns(), timeoutMs) },
     close: async () => {
       if (closed) return
       closed = true
@@ -130,7 +143,7 @@ export async function upgradeStatus (url: string, options: ClientOptions = {}): 
 
 /** Sends one message and waits for the next message back. */
 export async function echo (ws: WebSocket, text: string): Promise<string> {
-  const reply = once(ws, 'message')
+  const reply = onceWithin(ws, 'message')
   ws.send(text)
   const [data] = await reply
   return String(data)
@@ -139,7 +152,7 @@ export async function echo (ws: WebSocket, text: string): Promise<string> {
 /** Closes a client WebSocket and waits until its socket is gone. */
 export async function closeWs (ws: WebSocket): Promise<void> {
   if (ws.readyState === WebSocket.CLOSED) return
-  const closed = once(ws, 'close')
+  const closed = onceWithin(ws, 'close')
   ws.terminate()
   await closed
 }
@@ -168,10 +181,10 @@ export async function rawExchange (port: number, bytes: string | Buffer, timeout
   const chunks: Buffer[] = []
   socket.on('data', (chunk: Buffer) => chunks.push(chunk))
   socket.on('error', () => {})
-  await once(socket, 'connect')
+  await onceWithin(socket, 'connect')
   socket.write(bytes)
   const timer = setTimeout(() => socket.destroy(), timeoutMs)
-  await once(socket, 'close')
+  await onceWithin(socket, 'close', timeoutMs + 5000)
   clearTimeout(timer)
   return Buffer.concat(chunks).toString('latin1')
 }
@@ -200,7 +213,7 @@ export function upgradeHead (path: string, extraHeaders: string[] = [], host = '
 export async function rawConnect (port: number, localAddress?: string): Promise<Socket> {
   const socket = connect({ port, host: '127.0.0.1', localAddress })
   socket.on('error', () => {})
-  await once(socket, 'connect')
+  await onceWithin(socket, 'connect')
   return socket
 }
 

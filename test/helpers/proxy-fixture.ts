@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import type { LimitsOptions, RouteOptions, UpstreamOptions } from '../../plugin/index.js'
 import { wsProxy } from '../../plugin/index.js'
 import { startEchoBackend, type EchoBackend, type EchoBackendOptions } from './backends.js'
+import { assertNoFdLeak, openFdCount } from './fd-leak.js'
 
 export interface ProxyFixtureOptions {
   /** Echo backends to start: a count, or one options object per backend. Default 1. */
@@ -26,6 +27,8 @@ export interface ProxyFixture {
   backends: EchoBackend[]
   /** Client connections as the proxy accepted them, to look at what it buffers per client (R15). */
   clientSockets: Socket[]
+  /** R38 while the proxy runs: as many fds open as right after it started listening (see plugin-harness). */
+  assertIdleFds: (heldByStandIns?: () => number, timeoutMs?: number) => Promise<void>
   /** Closes the proxy, then every backend it started. */
   close: () => Promise<void>
 }
@@ -55,6 +58,7 @@ export async function startProxyFixture (opts: ProxyFixtureOptions = {}): Promis
     })
     await app.listen({ port: 0, host: '127.0.0.1' })
     const port = (app.server.address() as AddressInfo).port
+    const idleFds = openFdCount()
     const running = app
     let closed = false
     return {
@@ -64,6 +68,7 @@ export async function startProxyFixture (opts: ProxyFixtureOptions = {}): Promis
       httpUrl: `http://127.0.0.1:${port}/ws`,
       backends,
       clientSockets,
+      assertIdleFds: async (heldByStandIns = () => 0, timeoutMs = 3000) => { await assertNoFdLeak(() => idleFds + heldByStandIns(), timeoutMs) },
       close: async () => {
         if (closed) return
         closed = true

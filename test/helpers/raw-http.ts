@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { once } from 'node:events'
 import { connect, type Socket } from 'node:net'
+import { onceWithin } from './timing.js'
 
 /** RFC 6455 §1.3 sample key; its accept value is known and written out in the RFC. */
 export const SAMPLE_KEY = 'dGhlIHNhbXBsZSBub25jZQ=='
@@ -160,7 +160,7 @@ export class RawClient {
   static async open (port: number, opts: { allowHalfOpen?: boolean, localAddress?: string } = {}): Promise<RawClient> {
     const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: opts.allowHalfOpen ?? false, localAddress: opts.localAddress })
     const client = new RawClient(socket)
-    await once(socket, 'connect')
+    await onceWithin(socket, 'connect')
     return client
   }
 
@@ -209,7 +209,7 @@ export class RawClient {
 
   async destroy (): Promise<void> {
     if (this.closed) return
-    const closed = once(this.socket, 'close')
+    const closed = onceWithin(this.socket, 'close')
     this.socket.destroy()
     await closed
   }

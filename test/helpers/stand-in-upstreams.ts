@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net'
+import { onceWithin } from './timing.js'
 
 // Upstreams that misbehave at the TCP level (never accept, never answer,
 // refuse), which no real WebSocket server can be made to do on demand.
@@ -28,7 +29,7 @@ server.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
  */
 export async function startNeverAcceptingUpstream (): Promise<StandInUpstream> {
   const child = spawn(process.execPath, ['-e', NEVER_ACCEPT], { stdio: ['ignore', 'pipe', 'inherit'] })
-  const [line] = await once(child.stdout, 'data') as [Buffer]
+  const [line] = await onceWithin(child.stdout, 'data') as [Buffer]
   const port = Number(String(line).trim())
   const fillers: Socket[] = []
   // Linux queues backlog + 1 connections, so two normally fill it; probing
@@ -50,7 +51,7 @@ export async function startNeverAcceptingUpstream (): Promise<StandInUpstream> {
     url: `http://127.0.0.1:${port}`,
     close: async () => {
       for (const socket of fillers) socket.destroy()
-      const exited = once(child, 'close')
+      const exited = onceWithin(child, 'close')
       child.kill('SIGKILL')
       await exited
     }
@@ -69,7 +70,7 @@ export async function startSilentUpstream (): Promise<StandInUpstream & { accept
     socket.resume()
   })
   server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
+  await onceWithin(server, 'listening')
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     accepted: () => accepted,
@@ -84,7 +85,7 @@ export async function startSilentUpstream (): Promise<StandInUpstream & { accept
 export async function refusedUrl (): Promise<string> {
   const server = createNetServer()
   server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
+  await onceWithin(server, 'listening')
   const port = (server.address() as AddressInfo).port
   await new Promise(resolve => server.close(resolve))
   return `http://127.0.0.1:${port}`
