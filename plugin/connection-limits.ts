@@ -8,7 +8,13 @@ export class ConnectionLimits {
   private total = 0
   private readonly perIp = new Map<string, number>()
 
-  constructor (private readonly maxConnections: number, private readonly maxPerIp: number) {}
+  constructor (private maxConnections: number, private maxPerIp: number) {}
+
+  /** New limits (an update): slots already taken stay taken; only new ones are checked against these. */
+  setLimits (maxConnections: number, maxPerIp: number): void {
+    this.maxConnections = maxConnections
+    this.maxPerIp = maxPerIp
+  }
 
   /** Takes a slot for `address`; returns why it cannot, or null on success. */
   tryAcquire (address: string): string | null {

@@ -14,7 +14,7 @@ import type { UpstreamServer } from './upstream/upstream-server.js'
 
 const kTarget = Symbol('ws-cluster.http-target')
 
-type TargetedRequest = FastifyRequest & { [kTarget]?: { server: UpstreamServer, released: boolean } }
+type TargetedRequest = FastifyRequest & { [kTarget]?: { server: UpstreamServer, group: UpstreamGroup, released: boolean } }
 
 /**
  * One keep-alive pool per upstream group: Node's agent keeps at most
@@ -59,11 +59,11 @@ class PassthroughHttpsAgent extends HttpsAgent {
   }
 }
 
-function release (request: TargetedRequest, group: UpstreamGroup): void {
+function release (request: TargetedRequest): void {
   const target = request[kTarget]
   if (target === undefined || target.released) return
   target.released = true
-  group.release(target.server)
+  target.group.release(target.server)
 }
 
 /**
@@ -72,16 +72,19 @@ function release (request: TargetedRequest, group: UpstreamGroup): void {
  * ip-hash and hash keep a client's polling requests and its WebSocket on the
  * same backend (Socket.IO's "Session ID unknown" otherwise). Runs in its own
  * encapsulated scope so its hooks and reply decorators stay there.
+ * `current` gives the route as it is now (an update may have changed its
+ * group or headers); its path and request timeout are those of registration.
  */
 export async function registerHttpPassthrough (
-  fastify: FastifyInstance, route: RouteRuntime, agents: ReturnType<typeof createGroupAgents>,
+  fastify: FastifyInstance, current: () => RouteRuntime, agents: ReturnType<typeof createGroupAgents>,
   shapeHook: onRequestAsyncHookHandler
 ): Promise<void> {
-  const { config, group } = route
+  const { config } = current()
   const prefix = config.prefix === null ? config.path : config.prefix.slice(0, -1)
   await fastify.register(async (scope) => {
     scope.addHook('onRequest', shapeHook)
     scope.addHook('preHandler', async (request: TargetedRequest, reply: FastifyReply) => {
+      const { group } = current()
       const clientAddress = clientAddressOf(request.raw.socket)
       const server = group.pick({ clientAddress, hashKey: hashKeyOf(group.config.hashKey, request.raw, clientAddress) }, new Set())
       if (server === undefined) {
@@ -89,10 +92,10 @@ export async function registerHttpPassthrough (
         return reply.code(502).send(new NoLiveUpstreamError(group.name))
       }
       group.acquire(server)
-      request[kTarget] = { server, released: false }
+      request[kTarget] = { server, group, released: false }
     })
-    scope.addHook('onResponse', async (request: TargetedRequest) => release(request, group))
-    scope.addHook('onRequestAbort', async (request: TargetedRequest) => release(request, group))
+    scope.addHook('onResponse', async (request: TargetedRequest) => release(request))
+    scope.addHook('onRequestAbort', async (request: TargetedRequest) => release(request))
 
     await scope.register(httpProxy, {
       prefix,
@@ -105,6 +108,7 @@ export async function registerHttpPassthrough (
         getUpstream: (request) => ((request as TargetedRequest)[kTarget] as { server: UpstreamServer }).server.id,
         rewriteRequestHeaders: (request, headers) => {
           const target = (request as TargetedRequest)[kTarget] as { server: UpstreamServer }
+          const { config } = current()
           const out: Record<string, string | string[] | undefined> = { ...headers }
           // reply-from has already replaced Host with the upstream's; R31 wants the client's by default.
           const clientHost = request.headers.host
@@ -120,6 +124,7 @@ export async function registerHttpPassthrough (
           const error = failure as Error & { statusCode?: number, cause?: unknown }
           const request = reply.request as TargetedRequest
           const target = request[kTarget]
+          const group = target?.group ?? current().group
           const url = target?.server.id ?? group.name
           const cause = error.cause as NodeJS.ErrnoException | undefined
           if (cause?.code === 'WS_CLUSTER_UPSTREAM_BAD_HANDSHAKE') {

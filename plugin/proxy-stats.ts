@@ -58,13 +58,17 @@ export class ProxyCounters {
   readonly routes = new Map<string, RouteStats>()
 
   constructor (routePaths: readonly string[]) {
-    for (const path of routePaths) {
-      this.routes.set(path, { open: 0, total: 0, failed: 0, bytesFromClients: 0, bytesToClients: 0 })
-    }
+    for (const path of routePaths) this.route(path)
   }
 
+  /** The figures of the route at `path`, created at zero for a route an update added. */
   route (path: string): RouteStats {
-    return this.routes.get(path) as RouteStats
+    let stats = this.routes.get(path)
+    if (stats === undefined) {
+      stats = { open: 0, total: 0, failed: 0, bytesFromClients: 0, bytesToClients: 0 }
+      this.routes.set(path, stats)
+    }
+    return stats
   }
 
   snapshot (groups: ReadonlyMap<string, UpstreamGroup>): WsProxyStats {

@@ -49,28 +49,57 @@ export interface UpstreamGroupStats {
  */
 export class UpstreamGroup {
   readonly name: string
-  readonly config: ResolvedUpstream
+  config: ResolvedUpstream
   /** Every server in configuration order, backups and `down` ones included. */
-  readonly servers: readonly UpstreamServer[]
+  servers: readonly UpstreamServer[]
   /** Why the last `pick` returned undefined; null after a successful pick. */
   lastPickFailure: PickFailure | null = null
 
-  private readonly primary: Balancer
-  private readonly backup: Balancer | undefined
-  private readonly single: boolean
+  private primary!: Balancer
+  private backup: Balancer | undefined
+  private single = false
+  private readonly random: RandomSource
 
   constructor (config: ResolvedUpstream, options: UpstreamGroupOptions = {}) {
     this.name = config.name
     this.config = config
+    this.random = options.random ?? Math.random
     this.servers = config.servers.map(server => new UpstreamServer(server))
+    this.buildBalancers()
+  }
+
+  /**
+   * Applies new settings in place (an update): servers are matched by URL
+   * and keep their connection counts and health, new ones are added, and the
+   * balancers are rebuilt over the new list. Returns the servers that left
+   * the group and those newly marked `down`: whether their open connections
+   * end is the caller's decision (a server may have moved to another group).
+   */
+  reconfigure (config: ResolvedUpstream): { removed: UpstreamServer[], down: UpstreamServer[] } {
+    const byUrl = new Map<string, UpstreamServer[]>()
+    for (const server of this.servers) byUrl.set(server.id, [...(byUrl.get(server.id) ?? []), server])
+    const down: UpstreamServer[] = []
+    this.servers = config.servers.map(serverConfig => {
+      const kept = byUrl.get(serverConfig.url)?.shift()
+      if (kept === undefined) return new UpstreamServer(serverConfig)
+      if (serverConfig.down && !kept.config.down) down.push(kept)
+      kept.reconfigure(serverConfig)
+      return kept
+    })
+    const removed = [...byUrl.values()].flat()
+    this.config = config
+    this.buildBalancers()
+    return { removed, down }
+  }
+
+  private buildBalancers (): void {
     const primaries = this.servers.filter(server => !server.config.backup)
     const backups = this.servers.filter(server => server.config.backup)
     this.single = primaries.length === 1 && backups.length === 0
-    const random = options.random ?? Math.random
-    this.primary = createBalancer(config.balance, createTier(primaries, this.single), random)
+    this.primary = createBalancer(this.config.balance, createTier(primaries, this.single), this.random)
     this.backup = backups.length === 0
       ? undefined
-      : createBalancer(config.balance, createTier(backups, false), random)
+      : createBalancer(this.config.balance, createTier(backups, false), this.random)
   }
 
   /**
