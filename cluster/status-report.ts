@@ -32,8 +32,10 @@ export interface StatusReport {
   configFile: string | null
   listen: { host: string, port: number, tls: boolean, proxyProtocol: boolean }
   primary: { accepted: number, handedOff: number, dropped: number, waiting: number, restarts: number }
-  /** Summed over the workers that answered. */
+  /** Summed over the workers that answered, draining ones included. */
   connections: WorkerStats['connections']
+  /** Workers that were replaced by a reload (or are stopping) and the tunnels they still carry. */
+  draining: { workers: number, tunnelsOpen: number }
   workers: WorkerStatus[]
   routes: WorkerStats['routes']
   upstreams: Record<string, { balance: string, servers: UpstreamServerStatus[] }>

@@ -8,7 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { startEchoBackend, type EchoBackend } from './helpers/backends.js'
 import { httpGet, makeClusterDir, runCli, startCluster, type RunningCluster } from './helpers/cluster-process.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
-import { closedWs, echoOnce, openWs } from './helpers/ws-clients.js'
+import { WebSocket } from 'ws'
+import { closedWs, openWs, until } from './helpers/ws-clients.js'
 
 let baseline = 0
 let backend: EchoBackend
@@ -27,11 +28,11 @@ after(async () => {
   await assertNoFdLeak(baseline)
 })
 
-async function start (shutdownTimeout: string): Promise<{ cluster: RunningCluster, dir: string }> {
+async function start (shutdownTimeout: string, server = backend.url): Promise<{ cluster: RunningCluster, dir: string }> {
   const dir = makeClusterDir()
   dirs.push(dir)
   const cluster = await startCluster(dir.dir, {
-    upstreams: { echo: { servers: [backend.url] } },
+    upstreams: { echo: { servers: [server] } },
     routes: [{ path: '/ws', upstream: 'echo' }],
     listen: { port: 0, host: '127.0.0.1' },
     admin: { port: 0 },
@@ -51,25 +52,62 @@ async function refused (port: number): Promise<boolean> {
   })
 }
 
-test('R39 SIGTERM: no new accepts, /readyz 503, open tunnels work until shutdownTimeout then close, exit 0', async () => {
-  const { cluster } = await start('2s')
-  const tunnel = await openWs(`ws://127.0.0.1:${cluster.port}/ws`)
-  const tunnelClosed = closedWs(tunnel, 20_000)
-  cluster.child.kill('SIGTERM')
-  await cluster.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('stopping'))
-  let isRefused = false
-  for (let i = 0; i < 40 && !isRefused; i++) {
-    isRefused = await refused(cluster.port)
-    if (!isRefused) await sleep(50)
+/** Sends fragmented 256 KiB messages as fast as the socket takes them, until it closes. */
+function streamFragments (ws: WebSocket): void {
+  const fragment = Buffer.alloc(256 * 1024, 0x5a)
+  let part = 0
+  const pump = (): void => {
+    while (ws.readyState === WebSocket.OPEN && ws.bufferedAmount < 1024 * 1024) ws.send(fragment, { binary: true, fin: ++part % 4 === 0 })
+    if (ws.readyState === WebSocket.OPEN) setTimeout(pump, 2)
   }
-  assert.ok(isRefused, 'the client listener is closed')
-  const ready = await httpGet(cluster.adminPort as number, '/readyz')
-  assert.equal(ready.status, 503)
-  assert.equal(ready.body.trim(), 'draining')
-  assert.equal(await echoOnce(tunnel, 'still draining'), 'still draining')
-  await tunnelClosed
-  const { code } = await cluster.closed
-  assert.equal(code, 0)
+  pump()
+}
+
+test('R39 R140 SIGTERM while large fragmented messages flow both ways: no new accepts, /readyz 503, every client gets 1001 with no protocol error, the backend a valid masked 1001, exit 0', async () => {
+  const backendCodes: number[] = []
+  const backendErrors: string[] = []
+  const streaming = await startEchoBackend({
+    echo: false,
+    onConnection: (ws) => {
+      ws.on('close', (code) => backendCodes.push(code))
+      ws.on('error', (err) => backendErrors.push(err.message))
+      streamFragments(ws)
+    }
+  })
+  try {
+    const { cluster } = await start('5s', streaming.url)
+    const clients = await Promise.all(['127.0.12.1', '127.0.12.2', '127.0.12.3', '127.0.12.4'].map(async (localAddress) => await openWs(`ws://127.0.0.1:${cluster.port}/ws`, [], { localAddress })))
+    const clientErrors: string[] = []
+    const received = clients.map(() => 0)
+    const codes = clients.map(async (ws, i) => {
+      ws.on('error', (err) => clientErrors.push(err.message))
+      ws.on('message', (data: Buffer) => { received[i] += data.length })
+      streamFragments(ws)
+      return await closedWs(ws, 20_000)
+    })
+    await until(() => received.every((bytes) => bytes > 2 * 1024 * 1024), 'messages flowing both ways', 15_000)
+    cluster.child.kill('SIGTERM')
+    await cluster.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('stopping'))
+    let isRefused = false
+    for (let i = 0; i < 40 && !isRefused; i++) {
+      isRefused = await refused(cluster.port)
+      if (!isRefused) await sleep(50)
+    }
+    assert.ok(isRefused, 'the client listener is closed')
+    const ready = await httpGet(cluster.adminPort as number, '/readyz')
+    assert.equal(ready.status, 503)
+    assert.equal(ready.body.trim(), 'draining')
+    assert.deepEqual(await Promise.all(codes), [1001, 1001, 1001, 1001])
+    assert.deepEqual(clientErrors, [], 'no client saw a protocol error')
+    await until(() => backendCodes.length === 4, 'the backend sockets closed')
+    assert.deepEqual(backendCodes, [1001, 1001, 1001, 1001])
+    assert.deepEqual(backendErrors, [], 'the backend saw no protocol error')
+    const { code } = await cluster.closed
+    assert.equal(code, 0)
+    assert.equal(cluster.logs.filter((line) => line.msg === 'tunnel closed' && line.closedBy === 'shutdown').length, 4)
+  } finally {
+    await streaming.close()
+  }
 })
 
 test('R39 `ws-cluster stop` (twice at once) drains and exits 0; the pid file and control socket are removed', async () => {

@@ -65,7 +65,7 @@ const COMMAND_NAMES = Object.keys(COMMANDS) as CommandName[]
 const ENV_ONLY = [
   { name: ENV.logLevel, description: 'log level: fatal, error, warn, info, debug, trace, silent (default info)' },
   { name: ENV.adminPort, description: `admin listener port, or "off" (default ${DEFAULTS.adminPort} on ${DEFAULTS.adminHost})` },
-  { name: ENV.shutdownTimeout, description: `how long open connections may drain on stop/reload (default ${DEFAULTS.shutdownTimeout})` }
+  { name: ENV.shutdownTimeout, description: `how long open connections get on stop (default ${DEFAULTS.shutdownTimeout})` }
 ]
 
 function specFor (name: string): FlagSpec | undefined {

@@ -31,6 +31,9 @@ export function formatStatus (report: StatusReport): string {
   lines.push(`connections: active ${c.active}, reading ${c.reading}, accepted ${c.accepted}, handled ${c.handled}, requests ${c.requests}, tunnels open ${c.tunnelsOpen}, refused ${c.refused}`)
   const p = report.primary
   lines.push(`primary: accepted ${p.accepted}, handed off ${p.handedOff}, waiting ${p.waiting}, dropped ${p.dropped}, worker restarts ${p.restarts}`)
+  // Older primaries answer without it.
+  const draining = report.draining ?? { workers: 0, tunnelsOpen: 0 }
+  if (draining.workers > 0) lines.push(`draining: ${draining.workers} old worker(s) with ${draining.tunnelsOpen} tunnel(s) still open`)
   lines.push('')
   const workerRows = [['SLOT', 'PID', 'STATE', 'UPTIME', 'ACTIVE', 'TUNNELS', 'REQUESTS']]
   for (const w of report.workers) {

@@ -70,6 +70,7 @@ export async function collectStatus (primary: StatusSource): Promise<StatusRepor
     connections: answers[i]?.connections ?? null
   }))
   const merged = mergeWorkerStats(answers.filter((a): a is WorkerStats => a !== null))
+  const draining = workers.filter((w) => w.state === 'draining')
   const { config } = primary
   return {
     pid: process.pid,
@@ -85,6 +86,7 @@ export async function collectStatus (primary: StatusSource): Promise<StatusRepor
       restarts: primary.restarts
     },
     ...merged,
+    draining: { workers: draining.length, tunnelsOpen: draining.reduce((sum, w) => sum + (w.connections?.tunnelsOpen ?? 0), 0) },
     workers
   }
 }
