@@ -9,11 +9,14 @@ import type { AddressInfo, Server } from 'node:net'
  * - netpipe: the Node floor, `c.pipe(u); u.pipe(c)` with no HTTP parsing at all.
  * - wsc-plugin: Fastify + the ws-cluster plugin, tunnel mode (loaded by URL so the
  *   bench builds while the plugin is absent; the path is then skipped).
+ * - wsc-plugin-untracked: the same with frame-boundary tracking switched off
+ *   (`WS_CLUSTER_BENCH_FRAME_TRACKING=off`, read when the tunnel module loads), to
+ *   measure what the tracking costs (target: at most 3% CPU per round trip).
  * - fastify-http-proxy: `@fastify/http-proxy` with `websocket: true` (relays messages through `ws`).
  * - http-proxy: `http-proxy` with `ws: true` in its documented shape.
  */
 
-export const NODE_PROXY_KINDS = ['netpipe', 'wsc-plugin', 'fastify-http-proxy', 'http-proxy'] as const
+export const NODE_PROXY_KINDS = ['netpipe', 'wsc-plugin', 'wsc-plugin-untracked', 'fastify-http-proxy', 'http-proxy'] as const
 export type NodeProxyKind = typeof NODE_PROXY_KINDS[number]
 
 const BACKLOG = 4096
@@ -65,6 +68,7 @@ export async function startNodeProxy (kind: NodeProxyKind, backendPort: number):
       await app.register(fastifyHttpProxy, { upstream: `http://127.0.0.1:${backendPort}`, websocket: true })
     })
   }
+  if (kind === 'wsc-plugin-untracked') process.env.WS_CLUSTER_BENCH_FRAME_TRACKING = 'off'
   const plugin = await import(new URL('../plugin/index.js', import.meta.url).href) as {
     default: import('fastify').FastifyPluginAsync<Record<string, unknown>>
   }

@@ -104,6 +104,7 @@ export const PATHS: PathDefinition[] = [
   },
   nodePath('netpipe', 'bare Node net pipe (c.pipe(u); u.pipe(c))'),
   nodePath('wsc-plugin', 'Fastify + ws-cluster plugin, tunnel mode, one process', '../plugin/index.js'),
+  nodePath('wsc-plugin-untracked', 'wsc-plugin without frame-boundary tracking (what the tracking costs)', '../plugin/index.js'),
   clusterPath('wsc-cluster-1', 1),
   clusterPath('wsc-cluster-auto', 'auto'),
   nodePath('fastify-http-proxy', '@fastify/http-proxy with websocket: true'),
