@@ -97,12 +97,18 @@ export async function registerRoutes (fastify: FastifyInstance, runtime: ProxyRu
     return reply
   }
 
+  // Every claimed route serves the claim's own route, so one that is there already (a `/*` route and
+  // the catch-all, or another registration of the plugin on this server) serves this one's claims too.
+  const claimRoute = (url: string): void => {
+    if (fastify.hasRoute({ method: 'GET', url, constraints: { [CONSTRAINT]: 'claimed' } })) return
+    fastify.route({ method: 'GET', url, constraints: { [CONSTRAINT]: 'claimed' }, onRequest: shapeHook, handler: serveClaim })
+  }
   const registered = new Set<string>()
   const agents = new Map<string, ReturnType<typeof createGroupAgents>>()
   for (const route of runtime.routes) {
     const { config } = route
     registered.add(config.path)
-    fastify.route({ method: 'GET', url: config.path, constraints: { [CONSTRAINT]: 'claimed' }, onRequest: shapeHook, handler: serveClaim })
+    claimRoute(config.path)
     if (config.http) {
       let pool = agents.get(config.upstream)
       if (pool === undefined) agents.set(config.upstream, pool = createGroupAgents(route.group))
@@ -114,7 +120,7 @@ export async function registerRoutes (fastify: FastifyInstance, runtime: ProxyRu
   }
   if (firstOnServer) {
     // One pair per server: a second registration of the plugin shares them (its claims name their own route).
-    fastify.route({ method: 'GET', url: '/*', constraints: { [CONSTRAINT]: 'claimed' }, onRequest: shapeHook, handler: serveClaim })
+    claimRoute('/*')
     fastify.route({
       method: 'GET',
       url: '/*',

@@ -1,5 +1,6 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import { connect } from 'node:net'
 import { join } from 'node:path'
@@ -83,9 +84,11 @@ test('R39 R140 SIGTERM while large fragmented messages flow both ways: no new ac
       ws.on('error', (err) => clientErrors.push(err.message))
       ws.on('message', (data: Buffer) => { received[i] += data.length })
       streamFragments(ws)
-      return await closedWs(ws, 20_000)
+      return (await once(ws, 'close') as [number])[0]
     })
-    await until(() => received.every((bytes) => bytes > 2 * 1024 * 1024), 'messages flowing both ways', 15_000)
+    await until(() => received.every((bytes) => bytes > 2 * 1024 * 1024), 'messages flowing both ways', 30_000)
+    // Bounded from the stop on, whatever the load made the flows take to start.
+    const bound = setTimeout(() => { for (const ws of clients) ws.terminate() }, 30_000)
     cluster.child.kill('SIGTERM')
     await cluster.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('stopping'))
     let isRefused = false
@@ -97,7 +100,9 @@ test('R39 R140 SIGTERM while large fragmented messages flow both ways: no new ac
     const ready = await httpGet(cluster.adminPort as number, '/readyz')
     assert.equal(ready.status, 503)
     assert.equal(ready.body.trim(), 'draining')
-    assert.deepEqual(await Promise.all(codes), [1001, 1001, 1001, 1001])
+    const closeCodes = await Promise.all(codes)
+    clearTimeout(bound)
+    assert.deepEqual(closeCodes, [1001, 1001, 1001, 1001])
     assert.deepEqual(clientErrors, [], 'no client saw a protocol error')
     await until(() => backendCodes.length === 4, 'the backend sockets closed')
     assert.deepEqual(backendCodes, [1001, 1001, 1001, 1001])
@@ -183,7 +188,8 @@ test('R42 /readyz answers 503 "starting" while workers boot, then 200', async ()
   const dir = makeClusterDir()
   dirs.push(dir)
   // The user app holds worker start-up until the test has looked at /readyz.
-  writeFileSync(join(dir.dir, 'slow-app.mjs'), `import { existsSync } from 'node:fs'
+  writeFileSync(join(dir.dir, 'slow-app.mjs'), `import { once } from 'node:events'
+import { existsSync } from 'node:fs'
 export default async function slow () {
   while (!existsSync(${JSON.stringify(join(dir.dir, 'go'))})) await new Promise((resolve) => setTimeout(resolve, 20))
 }

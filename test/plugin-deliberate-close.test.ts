@@ -124,3 +124,32 @@ test('R140 R39 stop while large fragmented messages flow both ways (real ws on b
   }
   await assertNoFdLeak(baseline)
 })
+
+test('R140 an upgrade to another protocol than WebSocket is not framed: a stop ends it with a FIN both ways, nothing added to the stream', async () => {
+  const baseline = openFdCount()
+  const upstream = await startRawBackend(({ socket }) => {
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: example/1\r\nConnection: Upgrade\r\n\r\n')
+  })
+  const proxy = await startProxy({ upstreams: { raw: { servers: [upstream.url] } }, routes: [{ path: '/ws', upstream: 'raw' }], shutdownTimeout: '10s' })
+  const client = await RawClient.open(proxy.port, { allowHalfOpen: true })
+  try {
+    client.write(requestHead({ bare: true, headers: ['Upgrade: example/1', 'Connection: Upgrade'] }))
+    assert.equal((await client.head()).statusCode, 101)
+    const headLength = client.received.indexOf('\r\n\r\n') + 4
+    client.write('ping')
+    await waitFor(() => upstream.exchanges[0]?.byteCount === 4, 'the bytes at the upstream')
+    const closing = proxy.close()
+    await waitFor(() => client.ended && upstream.exchanges[0]?.ended === true, 'a FIN to each side')
+    assert.equal(client.received.length, headLength, 'nothing was added to the client\'s stream')
+    assert.equal(upstream.exchanges[0]?.byteCount, 4, 'nothing was added to the upstream\'s stream')
+    client.socket.end()
+    upstream.exchanges[0]?.socket.end()
+    await closing
+    assert.deepEqual(tunnelLogs(proxy.logs).map(line => line.closedBy), ['shutdown'])
+  } finally {
+    await client.destroy()
+    await proxy.close()
+    await upstream.close()
+  }
+  await assertNoFdLeak(baseline)
+})

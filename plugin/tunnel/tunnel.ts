@@ -27,6 +27,8 @@ export interface TunnelTimeouts {
  */
 const TRACK_FRAMES = process.env.WS_CLUSTER_BENCH_FRAME_TRACKING !== 'off'
 
+const NO_BYTES = Buffer.alloc(0)
+
 /**
  * The raw byte tunnel joined after a 101. It relays bytes unchanged, so
  * subprotocols, extensions, pings and close codes stay end to end; for a
@@ -76,7 +78,7 @@ export class Tunnel<M = unknown> implements ClosingTunnel {
    * (R9), sent only now, after the upstream's 101; `upstreamHead` are bytes
    * the upstream sent right after its 101 (R10), once the 101 went out.
    */
-  start (clientHead: Buffer, upstreamHead: Buffer = Buffer.alloc(0)): void {
+  start (clientHead: Buffer, upstreamHead: Buffer = NO_BYTES): void {
     const { client, upstream } = this
     client.on('data', this.onClientData)
     upstream.on('data', this.onUpstreamData)
