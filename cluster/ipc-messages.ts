@@ -50,6 +50,16 @@ export interface UpdateResultMessage {
   error?: string
 }
 
+/** Primary → worker: are you still there? (R120; answered with a pong from the worker's event loop). */
+export interface PingMessage {
+  type: 'ws-cluster:ping'
+}
+
+/** Worker → primary: the answer to a ping. */
+export interface PongMessage {
+  type: 'ws-cluster:pong'
+}
+
 /** Primary → worker: report live stats for /status. */
 export interface StatsRequestMessage {
   type: 'ws-cluster:stats-request'
@@ -87,8 +97,8 @@ export interface StatsResponseMessage {
   stats: WorkerStats
 }
 
-export type PrimaryToWorker = ConnMessage | SetupMessage | DrainMessage | UpdateMessage | StatsRequestMessage
-export type WorkerToPrimary = HelloMessage | ReadyMessage | FailedMessage | StatsResponseMessage | UpdateResultMessage
+export type PrimaryToWorker = ConnMessage | SetupMessage | DrainMessage | UpdateMessage | StatsRequestMessage | PingMessage
+export type WorkerToPrimary = HelloMessage | ReadyMessage | FailedMessage | StatsResponseMessage | UpdateResultMessage | PongMessage
 
 /** Narrowing for messages that may come from anyone on the channel. */
 export function isClusterMessage (value: unknown): value is { type: string } {

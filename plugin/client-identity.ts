@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http'
-import type { Socket } from 'node:net'
+import { isIPv6, type Socket } from 'node:net'
+import ipaddr from 'ipaddr.js'
 
 /**
  * Where the client address of a connection lives. The cluster runtime sets it
@@ -16,6 +17,24 @@ interface AddressCarrier {
 /** Strips the IPv4-mapped IPv6 prefix so `::ffff:127.0.0.1` and `127.0.0.1` are one client. */
 export function normalizeAddress (address: string): string {
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address
+}
+
+/**
+ * The key one client is known by: its address, or for IPv6 with
+ * `ipv6Prefix` below 128 the network it is in (`2001:db8:1:2::/64`), because
+ * one IPv6 host usually owns a whole /64 and can pick any address in it.
+ * IPv4 addresses and `ipv6Prefix` 128 give the address unchanged. The
+ * address is expected normalized ({@link normalizeAddress}).
+ *
+ * @example
+ * ipKey('2001:db8:1:2:aaaa::1', 64) // '2001:db8:1:2::/64'
+ * ipKey('203.0.113.7', 64)          // '203.0.113.7'
+ */
+export function ipKey (address: string, ipv6Prefix: number): string {
+  if (ipv6Prefix >= 128 || !isIPv6(address)) return address
+  const bytes = ipaddr.IPv6.parse(address).toByteArray()
+  for (let bit = ipv6Prefix; bit < 128; bit++) bytes[bit >> 3] &= ~(0x80 >> (bit & 7))
+  return `${ipaddr.fromByteArray(bytes).toString()}/${ipv6Prefix}`
 }
 
 /**

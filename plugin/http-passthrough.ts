@@ -1,5 +1,6 @@
-import { Agent as HttpAgent, type ClientRequest, type IncomingMessage } from 'node:http'
-import { Agent as HttpsAgent } from 'node:https'
+import { Agent as HttpAgent, type ClientRequest, type ClientRequestArgs, type IncomingMessage } from 'node:http'
+import { Agent as HttpsAgent, type RequestOptions as HttpsRequestOptions } from 'node:https'
+import type { Duplex } from 'node:stream'
 import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import httpProxy from '@fastify/http-proxy'
@@ -11,6 +12,8 @@ import type { RouteRuntime } from './proxy-runtime.js'
 import type { UpstreamGroup } from './upstream/upstream-group.js'
 import { upstreamHostHeader } from './upgrade/upstream-request-headers.js'
 import type { UpstreamServer } from './upstream/upstream-server.js'
+import { upstreamTarget } from './upstream-path.js'
+import { applyRouteHeaders } from './route-headers.js'
 
 const kTarget = Symbol('ws-cluster.http-target')
 
@@ -45,10 +48,26 @@ function failUnaskedUpgrade (this: ClientRequest, res: IncomingMessage, socket: 
 // addRequest is where every request meets its agent, pooled socket or not.
 type AgentWithAddRequest = { addRequest: (req: ClientRequest, options: unknown) => void }
 
+/**
+ * The upstream URL reaches the agent with an IPv6 address still in brackets
+ * (`[::1]`, as URL.hostname keeps it), which the resolver cannot look up:
+ * the socket wants it bare (R44: AAAA addresses are servers too).
+ */
+function bareHost<T extends { host?: string | null }> (options: T): T {
+  const { host } = options
+  return typeof host === 'string' && host.startsWith('[') && host.endsWith(']') ? { ...options, host: host.slice(1, -1) } : options
+}
+
+type ConnectCallback = (err: Error | null, stream: Duplex) => void
+
 class PassthroughHttpAgent extends HttpAgent {
   addRequest (req: ClientRequest, options: unknown): void {
     req.on('upgrade', failUnaskedUpgrade);
     (HttpAgent.prototype as unknown as AgentWithAddRequest).addRequest.call(this, req, options)
+  }
+
+  override createConnection (options: ClientRequestArgs, callback?: ConnectCallback): Duplex | null | undefined {
+    return super.createConnection(bareHost(options), callback)
   }
 }
 
@@ -56,6 +75,10 @@ class PassthroughHttpsAgent extends HttpsAgent {
   addRequest (req: ClientRequest, options: unknown): void {
     req.on('upgrade', failUnaskedUpgrade);
     (HttpsAgent.prototype as unknown as AgentWithAddRequest).addRequest.call(this, req, options)
+  }
+
+  override createConnection (options: HttpsRequestOptions, callback?: ConnectCallback): Duplex | null | undefined {
+    return super.createConnection(bareHost(options), callback)
   }
 }
 
@@ -88,7 +111,7 @@ export async function registerHttpPassthrough (
       const clientAddress = clientAddressOf(request.raw.socket)
       const server = group.pick({ clientAddress, hashKey: hashKeyOf(group.config.hashKey, request.raw, clientAddress) }, new Set())
       if (server === undefined) {
-        request.log.error({ upstream: group.name }, 'http passthrough: no live upstream')
+        request.log.error({ upstream: group.name, reason: group.noServersReason ?? undefined }, 'http passthrough: no live upstream')
         return reply.code(502).send(new NoLiveUpstreamError(group.name))
       }
       group.acquire(server)
@@ -103,6 +126,16 @@ export async function registerHttpPassthrough (
       upstream: '',
       routes: config.prefix === null ? ['/'] : ['/*'],
       websocket: false,
+      // http-proxy hands over the path it matched (the query stays on the request); upstreamPath replaces
+      // the matched part by plain concatenation (R55), which its rewritePrefix cannot express.
+      handler: (request, reply, dest, options) => {
+        const path = upstreamTarget(current().config, dest)
+        if (path === null) {
+          request.log.warn({ url: request.url, route: config.path }, 'http passthrough: the path does not begin with the route\'s own')
+          return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `${request.url} is not below ${config.path}` })
+        }
+        return reply.from(path, options)
+      },
       http: { agents, requestOptions: { timeout: config.idleTimeout } },
       replyOptions: {
         getUpstream: (request) => ((request as TargetedRequest)[kTarget] as { server: UpstreamServer }).server.id,
@@ -113,11 +146,10 @@ export async function registerHttpPassthrough (
           // reply-from has already replaced Host with the upstream's; R31 wants the client's by default.
           const clientHost = request.headers.host
           out.host = config.preserveHost && clientHost !== undefined ? clientHost : upstreamHostHeader(target.server.config)
-          if (config.forwardedHeaders) {
-            const encrypted = (request.raw.socket as TLSSocket).encrypted === true
-            const raw = request.raw as IncomingMessage
-            Object.assign(out, forwardedValues(raw, clientAddressOf(raw.socket), encrypted))
-          }
+          const raw = request.raw as IncomingMessage
+          const encrypted = (raw.socket as TLSSocket).encrypted === true
+          if (config.forwardedHeaders) Object.assign(out, forwardedValues(raw, clientAddressOf(raw.socket), encrypted))
+          if (config.headers !== null) applyRouteHeaders(out, config.headers, { req: raw, clientAddress: clientAddressOf(raw.socket), encrypted })
           return out
         },
         onError: (reply, { error: failure }) => {

@@ -10,8 +10,8 @@ import type { WsProxyStats } from './proxy-stats.js'
 import { registerRoutes } from './route-registration.js'
 import { installUpgradeDispatcher } from './upgrade/upgrade-dispatch.js'
 
-export type { WsProxyOptions, RouteOptions, UpstreamOptions, UpstreamServerOptions, LimitsOptions, BalanceMethod } from './options/options-types.js'
-export type { WsProxyStats, RouteStats } from './proxy-stats.js'
+export type { WsProxyOptions, RouteOptions, RouteHeadersOptions, UpstreamOptions, UpstreamServerOptions, LimitsOptions, BalanceMethod } from './options/options-types.js'
+export type { WsProxyStats, RouteStats, RouteSettings } from './proxy-stats.js'
 export type { UpdateResult, UpdateChange } from './lifecycle/apply-update.js'
 export type { CloseCause, CloseCode, OpenConnection } from './open-connection.js'
 export type { Duration } from './options/duration.js'
@@ -69,7 +69,7 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
   fastify.decorate('wsProxy', {
     stats: () => runtime.counters.snapshot(runtime.groups),
     update: async (next: WsProxyOptions) => {
-      const result = applyUpdate(runtime, next, registration.routable, fastify.log)
+      const result = await applyUpdate(runtime, next, registration.routable, fastify.log)
       registration.refresh()
       return result
     },
@@ -79,6 +79,8 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
   let uninstall: (() => void) | null = null
   fastify.addHook('onReady', async () => {
     uninstall = installUpgradeDispatcher(fastify, runtime)
+    // R44: host-name servers are resolved before the first client (the wait is bounded).
+    await Promise.all([...runtime.dns.values()].map(async dns => await dns.start()))
   })
 
   if ((rawOptions as { shutdownTimeout?: unknown }).shutdownTimeout !== undefined) warnIfShortened(fastify, options.shutdownTimeout)
@@ -89,6 +91,7 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
   })
 
   fastify.addHook('onClose', async () => {
+    for (const dns of runtime.dns.values()) dns.stop()
     fastify.server.removeListener('connection', admission.onConnection)
     fastify.server.removeListener('request', admission.onRequest)
     runtime.cancelSchedules()

@@ -8,6 +8,7 @@ import type { ResolvedOptions } from './options/options-types.js'
 import type { RouteRuntime } from './route-runtime.js'
 import { ProxyCounters } from './proxy-stats.js'
 import { Tunnel } from './tunnel/tunnel.js'
+import { UpstreamDns } from './upstream/upstream-dns.js'
 import { UpstreamGroup } from './upstream/upstream-group.js'
 import type { UpgradeSession } from './upgrade/upgrade-session.js'
 
@@ -47,6 +48,8 @@ export function buildRoutes (options: ResolvedOptions, groups: ReadonlyMap<strin
 export class ProxyRuntime {
   routes: RouteRuntime[]
   readonly groups = new Map<string, UpstreamGroup>()
+  /** Per group with servers given by host name, its resolver: started on ready (or by an update), stopped on close. */
+  readonly dns = new Map<string, UpstreamDns>()
   readonly counters: ProxyCounters
   readonly limits: ConnectionLimits
   readonly admission: ConnectionAdmission
@@ -60,11 +63,36 @@ export class ProxyRuntime {
   private readonly schedules = new Set<CloseSchedule>()
 
   constructor (public options: ResolvedOptions, readonly log: FastifyBaseLogger) {
-    for (const [name, upstream] of options.upstreams) this.groups.set(name, new UpstreamGroup(upstream))
+    for (const [name, upstream] of options.upstreams) this.addGroup(name, new UpstreamGroup(upstream))
     this.routes = buildRoutes(options, this.groups)
-    this.counters = new ProxyCounters(options.routes.map(route => route.path))
+    this.counters = new ProxyCounters(options.routes)
     this.limits = new ConnectionLimits(options.limits.maxConnections, options.limits.maxConnectionsPerIp)
     this.admission = new ConnectionAdmission(this.counters, options.limits.maxConnections, options.limits.maxConnectionsPerIp, log)
+  }
+
+  /**
+   * Puts `group` in place under `name` with a resolver for its host-name
+   * servers, replacing the resolver it had (an update changed its entries).
+   * Returns the new resolver for the caller to start, or null.
+   */
+  addGroup (name: string, group: UpstreamGroup): UpstreamDns | null {
+    this.dns.get(name)?.stop()
+    this.dns.delete(name)
+    group.dnsStatus = null
+    group.onFailure = null
+    group.noServersReason = null
+    this.groups.set(name, group)
+    const dns = new UpstreamDns(group, this.log)
+    if (!dns.active) return null
+    this.dns.set(name, dns)
+    return dns
+  }
+
+  /** Takes the group `name` out (an update removed it), with its resolver. */
+  removeGroup (name: string): void {
+    this.dns.get(name)?.stop()
+    this.dns.delete(name)
+    this.groups.delete(name)
   }
 
   /** Joins a client and an upstream that switched protocols. */

@@ -1,8 +1,23 @@
-import type { UpstreamGroup } from './upstream/upstream-group.js'
-import type { UpstreamServerStats } from './upstream/upstream-server.js'
-import type { BalanceMethod } from './options/options-types.js'
+import type { UpstreamGroup, UpstreamGroupStats } from './upstream/upstream-group.js'
+import type { ResolvedRoute } from './options/options-types.js'
 
-/** Per-route counters. */
+/**
+ * What a route runs with, from its resolved options (durations in ms), so
+ * `ws-cluster status --json` shows the timeouts a config (or a translated
+ * nginx one) really gave it.
+ */
+export interface RouteSettings {
+  upstream: string
+  connectTimeout: number
+  handshakeTimeout: number
+  idleTimeout: number
+  sendTimeout: number
+  finTimeout: number
+  http: boolean
+  upstreamPath: string | null
+}
+
+/** Per-route counters, and the route's settings. */
 export interface RouteStats {
   /** Tunnels open now. */
   open: number
@@ -13,6 +28,7 @@ export interface RouteStats {
   /** Bytes read from clients / written to clients by closed tunnels. */
   bytesFromClients: number
   bytesToClients: number
+  settings: RouteSettings
 }
 
 /**
@@ -42,7 +58,7 @@ export interface WsProxyStats {
     handshaking: number
   }
   routes: Record<string, RouteStats>
-  upstreams: Record<string, { name: string, balance: BalanceMethod, servers: UpstreamServerStats[] }>
+  upstreams: Record<string, UpstreamGroupStats>
 }
 
 /** Mutable counters owned by one plugin instance; `snapshot()` copies them out. */
@@ -57,23 +73,35 @@ export class ProxyCounters {
   handshaking = 0
   readonly routes = new Map<string, RouteStats>()
 
-  constructor (routePaths: readonly string[]) {
-    for (const path of routePaths) this.route(path)
+  constructor (routes: readonly ResolvedRoute[]) {
+    this.setRoutes(routes)
   }
 
-  /** The figures of the route at `path`, created at zero for a route an update added. */
-  route (path: string): RouteStats {
-    let stats = this.routes.get(path)
-    if (stats === undefined) {
-      stats = { open: 0, total: 0, failed: 0, bytesFromClients: 0, bytesToClients: 0 }
-      this.routes.set(path, stats)
+  /**
+   * The routes in effect, at start and after an update: each keeps its
+   * figures and shows its current settings; a new one starts at zero; a
+   * removed one is listed while it still has open tunnels.
+   */
+  setRoutes (routes: readonly ResolvedRoute[]): void {
+    const paths = new Set<string>()
+    for (const route of routes) {
+      paths.add(route.path)
+      const { upstream, connectTimeout, handshakeTimeout, idleTimeout, sendTimeout, finTimeout, http, upstreamPath } = route
+      const settings = { upstream, connectTimeout, handshakeTimeout, idleTimeout, sendTimeout, finTimeout, http, upstreamPath }
+      const stats = this.routes.get(route.path)
+      if (stats === undefined) this.routes.set(route.path, { open: 0, total: 0, failed: 0, bytesFromClients: 0, bytesToClients: 0, settings })
+      else stats.settings = settings
     }
-    return stats
+    for (const [path, stats] of this.routes) if (!paths.has(path) && stats.open === 0) this.routes.delete(path)
+  }
+
+  route (path: string): RouteStats {
+    return this.routes.get(path) as RouteStats
   }
 
   snapshot (groups: ReadonlyMap<string, UpstreamGroup>): WsProxyStats {
     const routes: Record<string, RouteStats> = {}
-    for (const [path, stats] of this.routes) routes[path] = { ...stats }
+    for (const [path, stats] of this.routes) routes[path] = { ...stats, settings: { ...stats.settings } }
     const upstreams: WsProxyStats['upstreams'] = {}
     const now = Date.now()
     for (const [name, group] of groups) upstreams[name] = group.stats(now)

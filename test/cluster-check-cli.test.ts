@@ -1,11 +1,13 @@
 import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
+import { writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
+import { checkAppImport } from '../cluster/cli/app-check.js'
 import { runCheck } from '../cluster/cli/check-command.js'
 import type { CliFlags } from '../cluster/cli/cli-args.js'
 import { FIXTURES, MINIMAL, tempDir } from './helpers/config-fixtures.js'
@@ -47,7 +49,7 @@ test('check: an unknown key is one line "<file>: <path>: <message>" and exit 1',
   assert.equal(code, 1)
   assert.equal(stdout, '')
   assert.equal(stderr,
-    `${file}: listen.prot: unknown key; did you mean "port"? known keys: port, host, tls, proxyProtocol, trustedProxies\n` +
+    `${file}: listen.prot: unknown key; did you mean "port"? known keys: port, host, tls, proxyProtocol, trustedProxies, maxPendingProxyHeaders\n` +
     `configuration file ${file} is invalid: 1 problem\n`)
 })
 
@@ -68,7 +70,7 @@ test('check: every problem of a broken file is printed, one per line (bad durati
   assert.equal(stdout, '')
   const lines = stderr.trimEnd().split('\n')
   assert.deepEqual(lines, [
-    `${file}: upstreams.chat.balanse: unknown key; did you mean "balance"? known keys: balance, hashKey, servers, keepalive`,
+    `${file}: upstreams.chat.balanse: unknown key; did you mean "balance"? known keys: balance, hashKey, servers, keepalive, resolveInterval, resolver`,
     `${file}: routes[1].upstream: got "chat2"; allowed: the name of a defined upstream group (defined: chat)`,
     `${file}: routes[1].idleTimeout: got "an hour"; allowed: a non-negative number of milliseconds or a string like "500ms", "60s", "5m", "1h", "7d"`,
     `${file}: listen.port: got 80800; allowed: an integer from 0 to 65535`,
@@ -147,4 +149,64 @@ test('check: `ws-cluster check --config <good>` as a real process exits 0 with t
   assert.equal(stderr, '')
   assert.equal(stdout, `configuration file ${file} is valid\n`)
   assert.equal(code, 0)
+})
+
+function selfSigned (dir: string, name: string): void {
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`,
+    '-keyout', join(dir, `${name}-key.pem`), '-out', join(dir, `${name}-cert.pem`), '-days', '1'], { stdio: 'ignore' })
+}
+
+test('R124 check loads the TLS pair as start does: a key that does not match its certificate, or a file that is not PEM, is a problem line', async (t) => {
+  const dir = await tempDir(t, { 'not-pem.txt': 'hello\n' })
+  selfSigned(dir, 'a')
+  selfSigned(dir, 'b')
+  const write = async (tls: object): Promise<string> => {
+    await writeFile(join(dir, 'ws-cluster.config.json'), JSON.stringify({ ...MINIMAL, listen: { tls } }))
+    return join(dir, 'ws-cluster.config.json')
+  }
+  const file = await write({ cert: 'a-cert.pem', key: 'a-key.pem' })
+  assert.equal((await check({}, dir)).code, 0, 'a matching pair is valid')
+  await write({ cert: 'a-cert.pem', key: 'b-key.pem' })
+  const mismatch = await check({}, dir)
+  assert.equal(mismatch.code, 1)
+  assert.match(mismatch.stderr.split('\n')[0], new RegExp(`^${escape(file)}: listen\\.tls\\.key: "${escape(join(dir, 'b-key.pem'))}" is not the private key of the certificate "${escape(join(dir, 'a-cert.pem'))}": .*key values mismatch`))
+  await write({ cert: 'not-pem.txt', key: 'a-cert.pem' })
+  const lines = (await check({}, dir)).stderr.split('\n')
+  assert.match(lines[0], /: listen\.tls\.cert: ".*not-pem\.txt" is not a PEM certificate: /)
+  assert.match(lines[1], /: listen\.tls\.key: ".*a-cert\.pem" is not an unencrypted PEM private key: /)
+})
+
+function escape (text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
+}
+
+test('R124 check imports the app module as a worker would: a module that throws or exports no function is a problem line', async (t) => {
+  const dir = await tempDir(t, {
+    'throws.mjs': 'console.log("noise at import")\nthrow new Error("database URL missing")\n',
+    'no-function.mjs': 'export default { routes: [] }\n',
+    'good.mjs': 'console.log("noise at import")\nsetInterval(() => {}, 1000)\nexport default async function good (app) { app.get("/x", async () => "x") }\n'
+  })
+  const file = join(dir, 'ws-cluster.config.json')
+  for (const [app, expected] of [
+    ['throws.mjs', /: app: cannot load ".*throws\.mjs": Error: database URL missing$/m],
+    ['no-function.mjs', /: app: cannot load ".*no-function\.mjs": TypeError: app .* must export a Fastify plugin function as its default export; got object$/m]
+  ] as const) {
+    await writeFile(file, JSON.stringify({ ...MINIMAL, app }))
+    const result = await check({}, dir)
+    assert.equal(result.code, 1, app)
+    assert.match(result.stderr, expected)
+    assert.ok(result.stderr.startsWith(`${file}: app: `), result.stderr)
+  }
+  await writeFile(file, JSON.stringify({ ...MINIMAL, app: 'good.mjs' }))
+  assert.deepEqual(await check({}, dir), { code: 0, stdout: `configuration file ${file} is valid\n`, stderr: '' }, 'a timer left by the module does not hold check')
+})
+
+test('R124 an app module that never finishes importing cannot hang check: it is killed after the time limit and reported', async (t) => {
+  const dir = await tempDir(t, { 'hangs.mjs': 'while (true) {}\n' })
+  const started = Date.now()
+  const problem = await checkAppImport(join(dir, 'hangs.mjs'), 1000)
+  const took = Date.now() - started
+  assert.equal(problem?.path, 'app')
+  assert.match(problem?.message ?? '', /did not finish within 1 s/)
+  assert.ok(took >= 1000 && took < 10_000, `took ${took} ms`)
 })

@@ -25,7 +25,7 @@ test('config: a good JSON file gets defaults for everything it leaves out, paths
   const file = join(FIXTURES, 'good.json')
   const config = await loadConfig({ file, cwd: '/', env: {}, flags: {} })
   assert.equal(config.file, file)
-  assert.deepEqual(config.listen, { port: 8080, host: '127.0.0.1', tls: null, proxyProtocol: false, trustedProxies: [] })
+  assert.deepEqual(config.listen, { port: 8080, host: '127.0.0.1', tls: null, proxyProtocol: false, trustedProxies: [], maxPendingProxyHeaders: 1024 })
   assert.equal(config.workers, 2)
   assert.deepEqual(config.admin, { port: 9090, host: '127.0.0.1' })
   assert.equal(config.shutdownTimeout, 10_000)
@@ -37,7 +37,7 @@ test('config: a good JSON file gets defaults for everything it leaves out, paths
 
   const minimal = validateConfig(MINIMAL, null).config
   assert.ok(minimal !== null)
-  assert.deepEqual(minimal.listen, { port: 8080, host: '0.0.0.0', tls: null, proxyProtocol: false, trustedProxies: [] })
+  assert.deepEqual(minimal.listen, { port: 8080, host: '0.0.0.0', tls: null, proxyProtocol: false, trustedProxies: [], maxPendingProxyHeaders: 1024 })
   assert.equal(minimal.workers, availableParallelism())
   assert.deepEqual(minimal.admin, { port: 9090, host: '127.0.0.1' })
   assert.equal(minimal.shutdownTimeout, 30_000)
@@ -87,7 +87,7 @@ test('config: unknown keys anywhere are errors with a did-you-mean hint', () => 
     limits: { maxConnectionPerIp: 5 },
     zzzzzzzz: 1
   })
-  assert.equal(findProblem(problems, 'route').message, 'unknown key; did you mean "routes"? known keys: upstreams, routes, listen, workers, limits, admin, shutdownTimeout, drainTimeout, closeSpread, headersTimeout, log, app')
+  assert.equal(findProblem(problems, 'route').message, 'unknown key; did you mean "routes"? known keys: upstreams, routes, listen, workers, limits, admin, shutdownTimeout, drainTimeout, closeSpread, headersTimeout, heartbeatTimeout, log, app')
   assert.match(findProblem(problems, 'upstreams.chat.server').message, /^unknown key; did you mean "servers"\?/)
   assert.match(findProblem(problems, 'upstreams.chat.servers').message, /^is required/)
   assert.match(findProblem(problems, 'routes[0].idletimeout').message, /did you mean "idleTimeout"\?/)

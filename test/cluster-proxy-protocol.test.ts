@@ -3,11 +3,15 @@ import assert from 'node:assert/strict'
 import { connect, type Socket } from 'node:net'
 import { WebSocket, type ClientOptions } from 'ws'
 import { useWhoamiCluster } from './helpers/cluster-fixture.js'
-import type { Whoami } from './helpers/cluster-process.js'
+import { httpGet, type Whoami } from './helpers/cluster-process.js'
+import type { StatusReport } from '../cluster/status-report.js'
 import { proxyV1, proxyV2 } from './helpers/proxy-header.js'
 
 const fixture = useWhoamiCluster({
-  config: () => ({ listen: { port: 0, host: '127.0.0.1', proxyProtocol: true, trustedProxies: ['127.0.0.1', '127.0.0.2'] } })
+  config: () => ({
+    listen: { port: 0, host: '127.0.0.1', proxyProtocol: true, trustedProxies: ['127.0.0.1', '127.0.0.2'], maxPendingProxyHeaders: 4 },
+    admin: { port: 0, host: '127.0.0.1' }
+  })
 })
 
 const WHOAMI = Buffer.from('GET /whoami HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n')
@@ -110,4 +114,65 @@ test('R33 the PROXY source drives stickiness and X-Forwarded-For: one source via
       ws.close()
     })
   }
+})
+
+/** A v2 PROXY header with any family byte and address block (UDP, AF_UNIX, UNSPEC). */
+function v2Raw (familyByte: number, block: Buffer): Buffer {
+  const fixed = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x21, familyByte, 0, 0])
+  fixed.writeUInt16BE(block.length, 14)
+  return Buffer.concat([fixed, block])
+}
+
+test('R121 PROXY v2 from UDP, AF_UNIX and UNSPEC sources is served with the real peer as the client', async () => {
+  const udp4 = v2Raw(0x12, Buffer.from([198, 51, 100, 1, 127, 0, 0, 1, 0, 53, 0, 53]))
+  const unix = v2Raw(0x31, Buffer.alloc(216, 0x61))
+  const unspecUdp = v2Raw(0x02, Buffer.alloc(0))
+  for (const header of [udp4, unix, unspecUdp]) {
+    assert.equal((await whoamiVia(header, '127.0.0.2')).client, '127.0.0.2', `family 0x${header[13].toString(16)}`)
+  }
+})
+
+async function primaryStatus (): Promise<StatusReport> {
+  const res = await httpGet(fixture.cluster.adminPort as number, '/status')
+  assert.equal(res.status, 200)
+  return JSON.parse(res.body) as StatusReport
+}
+
+test('R122 an oversized v2 header is refused at its fixed part, long before the header timeout, and counted', async () => {
+  const fixed = v2Raw(0x11, Buffer.alloc(0))
+  fixed.writeUInt16BE(60_000, 14)
+  const { bytes, closedAfterMs } = await exchange([fixed], '127.0.0.1', 4000)
+  assert.equal(bytes.length, 0)
+  assert.ok(closedAfterMs < 2000, `closed after ${closedAfterMs} ms`)
+  const status = await primaryStatus()
+  assert.ok((status.primary.proxyHeaders?.refused.invalid ?? 0) >= 1)
+})
+
+test('R122 connections waiting for their header are capped: past listen.maxPendingProxyHeaders new ones are closed at once, and it is logged', async () => {
+  const silent: Socket[] = []
+  try {
+    for (let i = 0; i < 4; i++) {
+      const socket = connect({ host: '127.0.0.1', port: fixture.cluster.port })
+      socket.on('error', () => {})
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
+      silent.push(socket)
+    }
+    // The primary accepts asynchronously: wait until it counts all four as pending.
+    for (let i = 0; i < 50 && (await primaryStatus()).primary.proxyHeaders?.pending !== 4; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+    assert.equal((await primaryStatus()).primary.proxyHeaders?.pending, 4)
+    const over = await exchange([proxyV1('192.0.2.1', 1, '127.0.0.1', 2)], '127.0.0.1', 4000)
+    assert.equal(over.bytes.length, 0, 'closed without a byte')
+    assert.ok(over.closedAfterMs < 1500, `closed after ${over.closedAfterMs} ms, not after the 5 s header timeout`)
+    const line = await fixture.cluster.waitForLog((l) => l.reason === 'too-many-pending')
+    assert.equal(line.level, 40)
+    const status = await primaryStatus()
+    assert.ok((status.primary.proxyHeaders?.refused['too-many-pending'] ?? 0) >= 1)
+    const metrics = await httpGet(fixture.cluster.adminPort as number, '/metrics')
+    assert.match(metrics.body, /ws_cluster_primary_proxy_headers_refused_total\{reason="too-many-pending"\} [1-9]/)
+  } finally {
+    for (const socket of silent) socket.destroy()
+  }
+  // Once they are gone, headers are read again.
+  for (let i = 0; i < 50 && (await primaryStatus()).primary.proxyHeaders?.pending !== 0; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+  assert.equal((await whoamiVia(proxyV1('192.0.2.5', 1, '127.0.0.1', 2))).client, '192.0.2.5')
 })

@@ -1,12 +1,13 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import type { WsProxyStats } from '../plugin/index.js'
 import type { ClusterConfig } from '../cluster/config/config-types.js'
 import { CrashBackoff } from '../cluster/primary/crash-backoff.js'
 import { mergeReloadedConfig } from '../cluster/primary/rolling-reload.js'
-import { runStateFor } from '../cluster/run-state.js'
+import { claimRunState, controlSocketOf, releaseRunState, runStateFor } from '../cluster/run-state.js'
 import { formatReload } from '../cluster/cli/reload-format.js'
 import { formatStatus } from '../cluster/cli/status-format.js'
 import { replaceReasons } from '../cluster/primary/reload-plan.js'
@@ -29,7 +30,7 @@ function config (overrides: Partial<ClusterConfig> = {}): ClusterConfig {
   return {
     upstreams: { a: { servers: ['http://127.0.0.1:9001'] } },
     routes: [{ path: '/ws', upstream: 'a' }],
-    listen: { port: 8080, host: '127.0.0.1', tls: null, proxyProtocol: false, trustedProxies: [] },
+    listen: { port: 8080, host: '127.0.0.1', tls: null, proxyProtocol: false, trustedProxies: [], maxPendingProxyHeaders: 1024 },
     workers: 2,
     limits: {},
     admin: { port: 9090, host: '127.0.0.1' },
@@ -37,6 +38,7 @@ function config (overrides: Partial<ClusterConfig> = {}): ClusterConfig {
     drainTimeout: 3_600_000,
     closeSpread: 10_000,
     headersTimeout: 60_000,
+    heartbeatTimeout: 10_000,
     log: { level: 'info', pretty: false },
     app: null,
     file: '/srv/ws-cluster.config.json',
@@ -50,7 +52,7 @@ test('R40 a reload applies what workers do (routes, upstreams, TLS files) and ke
   const next = config({
     upstreams: { b: { servers: ['http://127.0.0.1:9002'] } },
     routes: [{ path: '/ws', upstream: 'b' }],
-    listen: { port: 9999, host: '127.0.0.1', tls: { cert: '/c.pem', key: '/k.pem' }, proxyProtocol: false, trustedProxies: [] },
+    listen: { port: 9999, host: '127.0.0.1', tls: { cert: '/c.pem', key: '/k.pem' }, proxyProtocol: false, trustedProxies: [], maxPendingProxyHeaders: 1024 },
     workers: 4,
     shutdownTimeout: 5000
   })
@@ -104,10 +106,12 @@ test('R142 `ws-cluster reload` says which kind of reload it did and why', async 
   await assertNoFdLeak(baseline)
 })
 
+const ROUTE_SETTINGS = { upstream: 'a', connectTimeout: 4000, handshakeTimeout: 10_000, idleTimeout: 60_000, sendTimeout: 12_000, finTimeout: 30_000, http: true, upstreamPath: null }
+
 function workerStats (tunnels: number, state: 'up' | 'failed' | 'down', failedUntil: number | null): WsProxyStats {
   return {
     connections: { ...emptyConnections(), active: tunnels, accepted: tunnels + 1, handled: tunnels + 1, requests: tunnels + 2, tunnelsOpen: tunnels },
-    routes: { '/ws': { open: tunnels, total: tunnels, failed: 1, bytesFromClients: 10, bytesToClients: 20 } },
+    routes: { '/ws': { open: tunnels, total: tunnels, failed: 1, bytesFromClients: 10, bytesToClients: 20, settings: ROUTE_SETTINGS } },
     upstreams: {
       a: {
         name: 'a',
@@ -124,7 +128,7 @@ test('R42 status merges workers: counters add up, a server is up only if every w
   assert.equal(merged.connections.tunnelsOpen, 5)
   assert.equal(merged.connections.accepted, 7)
   assert.equal(merged.connections.requests, 9)
-  assert.deepEqual(merged.routes['/ws'], { open: 5, total: 5, failed: 2, bytesFromClients: 20, bytesToClients: 40 })
+  assert.deepEqual(merged.routes['/ws'], { open: 5, total: 5, failed: 2, bytesFromClients: 20, bytesToClients: 40, settings: ROUTE_SETTINGS })
   const server = merged.upstreams.a?.servers[0]
   assert.equal(server?.state, 'failed')
   assert.equal(server?.failedUntil, 1_900_000_000_000)
@@ -140,12 +144,12 @@ test('R42 status merges workers: counters add up, a server is up only if every w
     uptimeSeconds: 3725,
     configFile: '/srv/ws-cluster.config.json',
     listen: { host: '127.0.0.1', port: 8080, tls: true, proxyProtocol: false },
-    primary: { accepted: 7, handedOff: 7, dropped: 0, waiting: 0, restarts: 1 },
+    primary: { accepted: 7, handedOff: 7, dropped: 0, waiting: 0, inFlight: 2, restarts: 1, unresponsive: 1, proxyHeaders: { pending: 3, refused: { invalid: 4, timeout: 0, closed: 0, 'too-many-pending': 5 } } },
     ...merged,
     draining: { workers: 1, tunnelsOpen: 3 },
     workers: [
-      { slot: 0, pid: 100, state: 'serving', uptimeSeconds: 59, connections: merged.connections },
-      { slot: 0, pid: 90, state: 'draining', uptimeSeconds: 3600, connections: { ...merged.connections, tunnelsOpen: 3 } }
+      { slot: 0, pid: 100, state: 'serving', uptimeSeconds: 59, connections: merged.connections, queue: { inFlight: 2, waiting: 1 }, heartbeatAgeMs: 120 },
+      { slot: 0, pid: 90, state: 'draining', uptimeSeconds: 3600, connections: { ...merged.connections, tunnelsOpen: 3 }, queue: null, heartbeatAgeMs: null }
     ]
   }
   const text = formatStatus(report)
@@ -153,26 +157,60 @@ test('R42 status merges workers: counters add up, a server is up only if every w
   assert.match(text, /listening on 127\.0\.0\.1:8080 \(tls\)/)
   assert.match(text, /tunnels open 5/)
   assert.match(text, /worker restarts 1/)
-  assert.match(text, /^0 +100 +serving +59s +5 +5 +9$/m)
+  assert.match(text, /^0 +100 +serving +59s +3 +5 +5 +9$/m)
+  assert.match(text, /in flight 2, waiting 0, dropped 0, worker restarts 1, unresponsive workers replaced 1/)
+  assert.match(text, /proxy headers: pending 3, refused invalid 4, timeout 0, closed 0, too many pending 5/)
   // R145: a worker a reload replaced is listed as draining, with the tunnels it still carries.
-  assert.match(text, /^0 +90 +draining +1h0m +5 +3 +9$/m)
+  assert.match(text, /^0 +90 +draining +1h0m +- +5 +3 +9$/m)
   assert.match(text, /draining: 1 old worker\(s\) with 3 tunnel\(s\) still open/)
   assert.match(text, /upstream a \(ip-hash\)/)
   assert.match(text, /http:\/\/127\.0\.0\.1:9001 +failed until 2030-/)
   await assertNoFdLeak(baseline)
 })
 
-test('run state: next to the config file by default, WS_CLUSTER_RUN_DIR wins, over-long socket paths move to the temp folder', async () => {
+test('R125 run state: next to the config file, named after it; WS_CLUSTER_RUN_DIR wins; over-long socket paths go to XDG_RUNTIME_DIR or a recorded private folder', async () => {
   const baseline = openFdCount()
-  assert.deepEqual(runStateFor('/srv/app/ws-cluster.config.json', {}, '/'), {
-    dir: '/srv/app/.ws-cluster', pidFile: '/srv/app/.ws-cluster/ws-cluster.pid', controlSocket: '/srv/app/.ws-cluster/ws-cluster.sock'
-  })
+  const state = runStateFor('/srv/app/ws-cluster.config.json', {}, '/')
+  assert.equal(state.dir, '/srv/app/.ws-cluster')
+  assert.match(state.pidFile, /^\/srv\/app\/\.ws-cluster\/ws-cluster\.config-[0-9a-f]{8}\.pid$/)
+  assert.equal(state.controlSocket, state.pidFile.replace(/\.pid$/, '.sock'))
+  assert.equal(state.configFile, '/srv/app/ws-cluster.config.json')
+  const other = runStateFor('/srv/app/second.json', {}, '/')
+  assert.equal(other.dir, state.dir)
+  assert.notEqual(other.pidFile, state.pidFile, 'two configs in one folder have their own pid file')
+  assert.notEqual(other.controlSocket, state.controlSocket)
+  const shared = { WS_CLUSTER_RUN_DIR: 'run' }
+  assert.equal(runStateFor('/srv/app/x.json', shared, '/var').dir, '/var/run')
+  assert.notEqual(runStateFor('/srv/app/x.json', shared, '/').pidFile, runStateFor('/srv/other/x.json', shared, '/').pidFile, 'same name, other folder: other state')
   assert.equal(runStateFor(null, {}, '/work').dir, '/work/.ws-cluster')
-  assert.equal(runStateFor('/srv/app/x.json', { WS_CLUSTER_RUN_DIR: 'run' }, '/var').dir, '/var/run')
   const deep = `/${'d'.repeat(120)}/ws-cluster.config.json`
-  const state = runStateFor(deep, {}, '/')
-  assert.equal(state.pidFile, join(`/${'d'.repeat(120)}`, '.ws-cluster', 'ws-cluster.pid'))
-  assert.ok(state.controlSocket.startsWith(join(tmpdir(), 'ws-cluster-')))
-  assert.equal(runStateFor(deep, {}, '/').controlSocket, state.controlSocket, 'stable, so the CLI finds it again')
+  const inRuntime = runStateFor(deep, { XDG_RUNTIME_DIR: '/run/user/1000' }, '/')
+  assert.match(inRuntime.controlSocket ?? '', /^\/run\/user\/1000\/ws-cluster\/[0-9a-f]{16}\.sock$/)
+  assert.equal(runStateFor(deep, { XDG_RUNTIME_DIR: '/run/user/1000' }, '/').controlSocket, inRuntime.controlSocket, 'stable, so the CLI finds it again')
+  const recorded = runStateFor(deep, {}, '/')
+  assert.equal(recorded.controlSocket, null, 'no fixed path in the shared temp folder')
+  assert.equal(recorded.socketRecord, recorded.pidFile.replace(/\.pid$/, '.sock-path'))
+  await assertNoFdLeak(baseline)
+})
+
+test('R125 a claimed run folder is private; an over-long socket path lives in a fresh 0700 folder the CLI finds through the record', async (t) => {
+  const baseline = openFdCount()
+  const root = mkdtempSync(join(tmpdir(), 'wsc-run-'))
+  t.after(() => rmSync(root, { recursive: true, force: true }))
+  const deepDir = join(root, 'd'.repeat(90))
+  const state = runStateFor(join(deepDir, 'ws-cluster.config.json'), {}, '/')
+  assert.equal(state.controlSocket, null)
+  mkdirSync(state.dir, { recursive: true, mode: 0o755 })
+  chmodSync(state.dir, 0o755)
+  const socket = claimRunState(state)
+  assert.equal(statSync(state.dir).mode & 0o777, 0o700, 'a looser existing run folder is made private')
+  assert.equal(statSync(dirname(socket)).mode & 0o777, 0o700)
+  assert.ok(!dirname(socket).startsWith(state.dir))
+  assert.equal(controlSocketOf(state), socket)
+  assert.equal(readFileSync(state.pidFile, 'utf8'), `${process.pid}\n`)
+  releaseRunState(state, socket)
+  assert.equal(existsSync(dirname(socket)), false)
+  assert.equal(existsSync(state.pidFile), false)
+  assert.equal(controlSocketOf(state), null)
   await assertNoFdLeak(baseline)
 })

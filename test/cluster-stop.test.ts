@@ -6,10 +6,12 @@ import { connect } from 'node:net'
 import { join } from 'node:path'
 import { writeFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { runStateFor } from '../cluster/run-state.js'
 import { startEchoBackend, type EchoBackend } from './helpers/backends.js'
 import { httpGet, makeClusterDir, runCli, startCluster, type RunningCluster } from './helpers/cluster-process.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 import { WebSocket } from 'ws'
+import { clientFrameHeader, RawClient, requestHead } from './helpers/raw-http.js'
 import { closedWs, openWs, until } from './helpers/ws-clients.js'
 
 let baseline = 0
@@ -119,7 +121,8 @@ test('R39 `ws-cluster stop` (twice at once) drains and exits 0; the pid file and
   const { cluster, dir } = await start('1s')
   const tunnel = await openWs(`ws://127.0.0.1:${cluster.port}/ws`)
   const tunnelClosed = closedWs(tunnel, 20_000)
-  assert.ok(existsSync(join(dir, '.ws-cluster', 'ws-cluster.pid')))
+  const runState = runStateFor(join(dir, 'ws-cluster.config.json'), {}, dir)
+  assert.ok(existsSync(runState.pidFile))
   // Two stop requests at once: both wait for the same graceful drain (no forced exit).
   const [stop, other] = await Promise.all([
     runCli(['stop', '--config', 'ws-cluster.config.json'], dir),
@@ -130,24 +133,34 @@ test('R39 `ws-cluster stop` (twice at once) drains and exits 0; the pid file and
   assert.equal(other.code, 0, other.stderr)
   await tunnelClosed
   assert.equal((await cluster.closed).code, 0)
-  assert.equal(existsSync(join(dir, '.ws-cluster', 'ws-cluster.pid')), false)
-  assert.equal(existsSync(join(dir, '.ws-cluster', 'ws-cluster.sock')), false)
+  assert.equal(existsSync(runState.pidFile), false)
+  assert.equal(existsSync(runState.controlSocket ?? ''), false)
   const again = await runCli(['stop', '--config', 'ws-cluster.config.json'], dir)
   assert.equal(again.code, 1, 'nothing left to stop')
   assert.match(again.stderr, /no running ws-cluster found/)
 })
 
-test('R39 a second signal exits at once without waiting for the drain', async () => {
+test('R39 R127 a second signal more than a second later exits at once without waiting for the drain', async () => {
   const { cluster } = await start('60s')
-  const tunnel = await openWs(`ws://127.0.0.1:${cluster.port}/ws`)
-  const tunnelClosed = closedWs(tunnel, 20_000)
-  cluster.child.kill('SIGINT')
-  await cluster.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('stopping'))
-  cluster.child.kill('SIGINT')
-  // Well within the 60 s drain: the forced exit does not wait for tunnels.
-  const { code } = await cluster.closed
-  assert.equal(code, 1)
-  await tunnelClosed
+  // A client in the middle of a long frame, which never answers the 1001 close frame, keeps its tunnel
+  // open through the closing handshake (R140: 2 s, then a FIN): the drain takes a while.
+  const client = await RawClient.open(cluster.port)
+  try {
+    client.write(requestHead())
+    assert.equal((await client.head()).statusCode, 101)
+    client.write(Buffer.concat([clientFrameHeader(2, 1_000_000), Buffer.alloc(1000)]))
+    cluster.child.kill('SIGINT')
+    await cluster.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('stopping'))
+    // R127: only a signal clearly after the first one (over 1 s) means "now".
+    await sleep(1200)
+    cluster.child.kill('SIGINT')
+    // Well within the 60 s drain: the forced exit does not wait for tunnels.
+    const { code } = await cluster.closed
+    assert.equal(code, 1)
+    await client.untilClosed(20_000)
+  } finally {
+    await client.destroy()
+  }
 })
 
 test('CLI usage errors exit 2; reload and status without a running cluster exit 1', async () => {

@@ -106,6 +106,17 @@ test('headers: a value with a variable route headers cannot use is reported and 
   assertNote(t, 'not translated', 6, /^proxy_set_header X-Request-Id \$request_id — uses \$request_id; route headers can use literals and \$host, \$http_host/)
 })
 
+test('headers: the upgrade and hop-by-hop headers ws-cluster owns are reported, not written; the client\'s own Sec-WebSocket-* is built in', () => {
+  const t = translateInServer(`location /ws/ {\nproxy_pass http://127.0.0.1:9001; ${UPGRADE}\nproxy_set_header Sec-WebSocket-Extensions $http_sec_websocket_extensions;\n` +
+    'proxy_set_header Sec-WebSocket-Protocol chat;\nproxy_set_header Content-Length "";\nproxy_set_header Keep-Alive 60;\nproxy_set_header X-A $HOST;\n}')
+  assert.deepEqual(t.config.routes[0].headers, { set: { 'X-A': '$HOST' } })
+  assertNote(t, 'note', 6, /Sec-WebSocket-Extensions \$http_sec_webso.* — built in: ws-cluster forwards the client's Sec-WebSocket-Extensions/)
+  for (const [line, name] of [[7, 'Sec-WebSocket-Protocol'], [8, 'Content-Length'], [9, 'Keep-Alive']] as const) {
+    assertNote(t, 'not translated', line, new RegExp(`Upgrade, Connection, Sec-WebSocket-\\* and the hop-by-hop headers .* belong to the proxy \\(ws-cluster writes them itself\\), so a route cannot set or remove ${name}$`))
+  }
+  assertEverythingAccountedFor(t)
+})
+
 test('headers: a location with proxy_set_header of its own loses the server\'s, as in nginx, and both traps are named', () => {
   const t = translateInServer(`${UPGRADE}\nlocation /ws/ {\nproxy_pass http://127.0.0.1:9001;\nproxy_set_header X-A b;\n}`)
   assert.deepEqual(t.config.routes[0].headers, { set: { 'X-A': 'b' } })

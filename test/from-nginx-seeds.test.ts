@@ -2,21 +2,19 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import type { TranslatedConfig } from '../cluster/from-nginx/target-config.js'
+import type { ClusterConfigInput } from '../cluster/config/config-types.js'
 import { translateNginx } from '../cluster/from-nginx/translate-nginx.js'
 import { validateTranslation } from '../cluster/from-nginx/validate-translation.js'
-import { NGINX_FIXTURES, assertEverythingAccountedFor, assertNote, nginxFixture, notesOf, validatorKnowsHeaders } from './helpers/nginx-fixtures.js'
+import { NGINX_FIXTURES, assertEverythingAccountedFor, assertNote, nginxFixture, notesOf } from './helpers/nginx-fixtures.js'
 
 // Every nginx block of the seed posts (test/fixtures/nginx/seed-*.conf) translated: pure
 // computation, no sockets, so no file-descriptor check here.
 
 interface SeedCase {
-  config: TranslatedConfig
+  config: ClusterConfigInput
   /** Lines of the directives reported as not translated, in order. */
   notTranslated: number[]
   warnings: Array<[number, RegExp]>
-  /** Route options left out of validation while ws-cluster lacks them. */
-  pending?: string[]
 }
 
 const ONE_BACKEND = { servers: ['http://127.0.0.1:9001'] }
@@ -56,8 +54,7 @@ const SEEDS: Record<string, SeedCase> = {
       routes: [{ path: '/*', upstream: 'socket.kevin.com', headers: { set: { Host: '$host:$server_port' } }, http: true }]
     },
     notTranslated: [],
-    warnings: [[17, /location \/ has no proxy_read_timeout: nginx closed WebSockets idle for 60 s/]],
-    pending: ['routes[0].headers']
+    warnings: [[17, /location \/ has no proxy_read_timeout: nginx closed WebSockets idle for 60 s/]]
   },
   'seed-001b-heartbeat-timeouts.conf': {
     config: {
@@ -111,9 +108,8 @@ for (const [file, expected] of Object.entries(SEEDS)) {
     for (const [line, pattern] of expected.warnings) assertNote(translation, 'warning', line, pattern)
     assertEverythingAccountedFor(translation)
 
-    const { problems, pending } = validateTranslation(translation.config, join(NGINX_FIXTURES, 'ws-cluster.config.json'))
+    const { problems } = validateTranslation(translation.config, join(NGINX_FIXTURES, 'ws-cluster.config.json'))
     assert.deepEqual(problems, [])
-    assert.deepEqual(pending, validatorKnowsHeaders() ? [] : expected.pending ?? [])
   })
 }
 

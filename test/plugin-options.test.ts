@@ -153,10 +153,12 @@ test('defaults: 10 s connect and handshake, 1 h idle, 60 s send, 30 s fin, forwa
       finTimeout: 30_000,
       forwardedHeaders: true,
       preserveHost: true,
-      http: false
+      http: false,
+      headers: null,
+      upstreamPath: null
     }
   )
-  assert.deepEqual(resolved.limits, { maxConnections: 0, maxConnectionsPerIp: 0, maxUrlLength: 8192 })
+  assert.deepEqual(resolved.limits, { maxConnections: 0, maxConnectionsPerIp: 0, maxUrlLength: 8192, ipv6Prefix: 128 })
   assert.equal(resolved.shutdownTimeout, 10_000)
   assert.equal(resolved.closeSpread, 10_000)
 })

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict'
 import { createConnection, createServer, type AddressInfo } from 'node:net'
 import { once } from 'node:events'
 import { setImmediate as tick } from 'node:timers/promises'
-import { PROXY_V1_MAX, parseProxyHeader, type ParseResult, type ProxyHeader } from '../cluster/primary/proxy-protocol.js'
+import { PROXY_V1_MAX, PROXY_V2_MAX_LENGTH, parseProxyHeader, type ParseResult, type ProxyHeader } from '../cluster/primary/proxy-protocol.js'
+import { readProxyHeader, type ProxyRead, type ProxyRefusal } from '../cluster/primary/proxy-protocol-reader.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 
 // A small encoder, written from the HAProxy PROXY protocol spec, so that the
@@ -191,8 +192,8 @@ test('R32 PROXY v2 bad signature, version, command, family or length is invalid'
   expectInvalid(parseProxyHeader(badSignature), /no PROXY protocol header/)
   expectInvalid(parseProxyHeader(v2({ version: 1, command: 1, familyByte: 0x11, addresses: Buffer.alloc(12) })), /version 1/)
   expectInvalid(parseProxyHeader(v2({ command: 2, familyByte: 0x11, addresses: Buffer.alloc(12) })), /command 2/)
-  expectInvalid(parseProxyHeader(v2({ command: 1, familyByte: 0x12, addresses: Buffer.alloc(12) })), /0x12 is not supported/)
-  expectInvalid(parseProxyHeader(v2({ command: 1, familyByte: 0x31, addresses: Buffer.alloc(216) })), /0x31 is not supported/)
+  expectInvalid(parseProxyHeader(v2({ command: 1, familyByte: 0x41, addresses: Buffer.alloc(12) })), /0x41 is not defined/)
+  expectInvalid(parseProxyHeader(v2({ command: 1, familyByte: 0x13, addresses: Buffer.alloc(12) })), /0x13 is not defined/)
   expectInvalid(parseProxyHeader(v2({ command: 1, familyByte: 0x11, addresses: Buffer.alloc(8) })), /TCP4 needs 12/)
   expectInvalid(parseProxyHeader(v2({ command: 1, familyByte: 0x21, addresses: Buffer.alloc(20) })), /TCP6 needs 36/)
 })
@@ -275,4 +276,87 @@ test('R32 header read incrementally from a real TCP connection leaves the client
   assert.equal(result.header.sourceAddress, '2001:db8::77')
   assert.equal(result.header.sourcePort, 5555)
   assert.deepEqual(result.rest, PAYLOAD)
+})
+
+test('R121 PROXY v2 UDP, AF_UNIX and UNSPEC blocks are accepted without an address, so the real peer is used', () => {
+  const cases: Array<[number, number]> = [[0x12, 12], [0x22, 36], [0x31, 216], [0x32, 216], [0x01, 0], [0x10, 12], [0x20, 36], [0x30, 216]]
+  for (const [familyByte, size] of cases) {
+    const header = v2({ command: 1, familyByte, addresses: Buffer.alloc(size, 9), tlvs: [tlv(0x04, Buffer.from('ok'))] })
+    const done = expectDone(parseProxyHeader(Buffer.concat([header, PAYLOAD])))
+    assert.equal(done.consumed, header.length, `0x${familyByte.toString(16)}`)
+    assert.deepEqual(done.header, { version: 2, command: 'PROXY', family: 'UNKNOWN', sourceAddress: null, sourcePort: null, destinationAddress: null, destinationPort: null })
+  }
+})
+
+test('R122 PROXY v2 declaring more than 4096 address bytes is refused from its 16-byte fixed part', () => {
+  const fixed = Buffer.concat([SIGNATURE, Buffer.from([0x21, 0x11, 0, 0])])
+  fixed.writeUInt16BE(PROXY_V2_MAX_LENGTH + 1, 14)
+  expectInvalid(parseProxyHeader(fixed), /at most 4096/)
+  fixed.writeUInt16BE(PROXY_V2_MAX_LENGTH, 14)
+  assert.deepEqual(parseProxyHeader(fixed), { status: 'incomplete' })
+  const largest = v2Tcp4('192.0.2.1', '127.0.0.1', 1, 2, [tlv(0xe0, Buffer.alloc(PROXY_V2_MAX_LENGTH - 12 - 3))])
+  assert.equal(expectDone(parseProxyHeader(largest)).consumed, 16 + PROXY_V2_MAX_LENGTH)
+})
+
+/** Sends `wire` to a pauseOnConnect server in pieces cut at `cuts`, and returns what readProxyHeader reported. */
+async function readOverTcp (wire: Buffer, cuts: number[]): Promise<{ read: ProxyRead | null, refusal: ProxyRefusal | null }> {
+  const server = createServer({ pauseOnConnect: true })
+  const outcome = new Promise<{ read: ProxyRead | null, refusal: ProxyRefusal | null }>((resolve) => {
+    server.once('connection', (socket) => {
+      readProxyHeader(socket, 2000, (read) => {
+        socket.destroy()
+        resolve({ read, refusal: null })
+      }, (refusal) => resolve({ read: null, refusal }))
+    })
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const client = createConnection((server.address() as AddressInfo).port, '127.0.0.1')
+  client.on('error', () => {})
+  client.setNoDelay(true)
+  await once(client, 'connect')
+  const clientClosed = once(client, 'close')
+  const bounds = [0, ...cuts, wire.length]
+  for (let i = 0; i < bounds.length - 1 && !client.destroyed; i++) {
+    client.write(wire.subarray(bounds[i], bounds[i + 1]))
+    // A pause per piece, so each arrives as its own chunk.
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+  const result = await outcome
+  client.destroy()
+  await clientClosed
+  await new Promise((resolve) => server.close(resolve))
+  return result
+}
+
+test('R122 the reader puts a header split into many pieces back together once and leaves every later byte to the client', async () => {
+  const baseline = openFdCount()
+  const v2Header = v2Tcp6('2001:db8::78', '::1', 5556, 443, [tlv(0x01, Buffer.from('http/1.1')), tlv(0xe0, Buffer.alloc(600, 3))])
+  const v1Header = v1('TCP4', '192.0.2.10', '127.0.0.1', '51234', '8080')
+  for (const header of [v2Header, v1Header]) {
+    const wire = Buffer.concat([header, PAYLOAD])
+    // Cuts inside the signature, the fixed part, the addresses, the TLVs, and a piece that carries the header's end and client bytes.
+    const cuts = [1, 7, 14, 16, 30, header.length - 5, header.length + 4]
+    const { read, refusal } = await readOverTcp(wire, cuts)
+    assert.equal(refusal, null)
+    assert.ok(read !== null)
+    assert.equal(read.header.sourcePort, header === v2Header ? 5556 : 51234)
+    // The bytes after the header that arrived in the same pieces; the rest stayed in the kernel.
+    assert.deepEqual(read.rest, PAYLOAD.subarray(0, 4))
+  }
+  await assertNoFdLeak(baseline)
+})
+
+test('R122 the reader refuses an oversized v2 header after 16 bytes, without waiting for the rest', async () => {
+  const baseline = openFdCount()
+  const fixed = Buffer.concat([SIGNATURE, Buffer.from([0x21, 0x11, 0, 0])])
+  fixed.writeUInt16BE(60_000, 14)
+  const started = Date.now()
+  const { read, refusal } = await readOverTcp(fixed, [])
+  assert.equal(read, null)
+  assert.equal(refusal, 'invalid')
+  assert.ok(Date.now() - started < 1500, 'refused before the 2 s header timeout')
+  const silent = await readOverTcp(Buffer.from('PROXY TCP4 '), [])
+  assert.equal(silent.refusal, 'timeout')
+  await assertNoFdLeak(baseline)
 })

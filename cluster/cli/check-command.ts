@@ -1,5 +1,7 @@
 import { helpText, type CliFlags } from './cli-args.js'
 import { ConfigError, FILE_PROBLEM_PATH, loadConfig } from '../config/config-load.js'
+import { checkUpstreamNames } from '../../plugin/internal.js'
+import { checkAppImport } from './app-check.js'
 
 export interface CheckIo {
   cwd: string
@@ -16,10 +18,13 @@ function problemLine (file: string | null, path: string, message: string): strin
 
 /**
  * `ws-cluster check` (nginx -t): loads the config exactly as `start` would —
- * file, `WS_CLUSTER_*` environment, flags — and prints either
+ * file, `WS_CLUSTER_*` environment, flags, the TLS certificate and key, and
+ * the `app` module (imported in a child process, bounded in time) — and
+ * prints either
  * `configuration file <path> is valid` (exit code 0) or every problem, one
- * per line, as `<file>: <path>: <message>` (exit code 1). Errors other than
- * configuration problems are not caught.
+ * per line, as `<file>: <path>: <message>` (exit code 1). Upstream host names
+ * that do not resolve now are warned about on stderr (still exit code 0).
+ * Errors other than configuration problems are not caught.
  *
  * @example
  * const code = await runCheck({ config: 'ws-cluster.config.json' }, { cwd: process.cwd(), env: process.env, stdout: process.stdout, stderr: process.stderr })
@@ -32,6 +37,11 @@ export async function runCheck (flags: CliFlags, io: CheckIo): Promise<number> {
   }
   try {
     const config = await loadConfig({ cwd: io.cwd, env: io.env, flags })
+    const appProblem = config.app === null ? null : await checkAppImport(config.app)
+    if (appProblem !== null) throw new ConfigError(config.file, [appProblem])
+    // R49: a host name that does not resolve here and now is a warning, not an error.
+    const warnings = await checkUpstreamNames(config.upstreams)
+    if (warnings.length > 0) io.stderr.write(warnings.map(w => `${config.file ?? '(no config file)'}: warning: ${w.path}: ${w.message}\n`).join(''))
     io.stdout.write(`configuration file ${config.file ?? '(none)'} is valid\n`)
     return 0
   } catch (err) {

@@ -5,7 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { CliFlags } from './cli-args.js'
 import { ENV } from '../config/config-env.js'
 import { findConfigFile } from '../config/config-load.js'
-import { isAlive, readPid, runStateFor, type RunState } from '../run-state.js'
+import { isClusterPrimary } from '../process-identity.js'
+import { controlSocketOf, isAlive, readPid, runStateFor, type RunState } from '../run-state.js'
 import type { ReloadOutcome } from '../primary/admin-server.js'
 import { formatReload } from './reload-format.js'
 import { formatStatus } from './status-format.js'
@@ -69,32 +70,40 @@ async function waitForExit (pid: number, timeoutMs: number): Promise<boolean> {
  */
 export async function runControlCommand (command: 'reload' | 'stop' | 'status', flags: CliFlags, io: ControlIo): Promise<number> {
   const state = await locate(flags, io)
+  const configName = state.configFile ?? '(no config file)'
   const pid = readPid(state)
-  if (existsSync(state.controlSocket)) {
+  const socket = controlSocketOf(state)
+  if (socket !== null && existsSync(socket)) {
     try {
-      return await viaControlSocket(command, flags, io, state)
+      return await viaControlSocket(command, flags, io, socket)
     } catch (err) {
       if (pid === null || !isAlive(pid) || command === 'status') {
-        io.stderr.write(`ws-cluster ${command}: cannot reach the cluster at ${state.controlSocket}: ${(err as Error).message}\n`)
+        io.stderr.write(`ws-cluster ${command}: cannot reach the cluster of config ${configName} at ${socket}: ${(err as Error).message}\n`)
         return 1
       }
     }
   }
   if (pid === null || !isAlive(pid)) {
-    io.stderr.write(`ws-cluster ${command}: no running ws-cluster found (looked for ${state.pidFile} and ${state.controlSocket}).\n` +
-      `Start one with: ws-cluster start${flags.config === undefined ? '' : ` --config ${flags.config}`}\n`)
+    io.stderr.write(`ws-cluster ${command}: no running ws-cluster found for config ${configName} (looked for ${state.pidFile}${socket === null ? '' : ` and ${socket}`}).\n` +
+      `Start one with: ws-cluster start${flags.config === undefined ? '' : ` --config ${flags.config}`}` +
+      (io.env.WS_CLUSTER_RUN_DIR === undefined || io.env.WS_CLUSTER_RUN_DIR === '' ? '' : ` (WS_CLUSTER_RUN_DIR=${io.env.WS_CLUSTER_RUN_DIR} must be the same for start and ${command})`) + '\n')
+    return 1
+  }
+  // R125: the pid file may be stale and its pid reused; never signal a process that is not a ws-cluster primary.
+  if (isClusterPrimary(pid) === 'no') {
+    io.stderr.write(`ws-cluster ${command}: the pid file ${state.pidFile} of config ${configName} names pid ${pid}, which is not a ws-cluster primary; nothing was signalled (remove the stale pid file)\n`)
     return 1
   }
   if (command === 'status') {
-    io.stderr.write(`ws-cluster status: pid ${pid} runs but its control socket ${state.controlSocket} is missing; use the admin /status endpoint\n`)
+    io.stderr.write(`ws-cluster status: pid ${pid} runs config ${configName} but its control socket is missing; use the admin /status endpoint\n`)
     return 1
   }
   process.kill(pid, command === 'reload' ? 'SIGHUP' : 'SIGTERM')
   if (command === 'reload') {
-    io.stdout.write(`sent SIGHUP to ws-cluster pid ${pid}; the outcome is in its log\n`)
+    io.stdout.write(`sent SIGHUP to ws-cluster pid ${pid} (config ${configName}); the outcome is in its log\n`)
     return 0
   }
-  io.stdout.write(`sent SIGTERM to ws-cluster pid ${pid}; waiting for it to drain\n`)
+  io.stdout.write(`sent SIGTERM to ws-cluster pid ${pid} (config ${configName}); waiting for it to drain\n`)
   return await reportStop(pid, 10_000 + STOP_MARGIN_MS, io)
 }
 
@@ -107,8 +116,7 @@ async function reportStop (pid: number, timeoutMs: number, io: ControlIo): Promi
   return 1
 }
 
-async function viaControlSocket (command: 'reload' | 'stop' | 'status', flags: CliFlags, io: ControlIo, state: RunState): Promise<number> {
-  const socket = state.controlSocket
+async function viaControlSocket (command: 'reload' | 'stop' | 'status', flags: CliFlags, io: ControlIo, socket: string): Promise<number> {
   if (command === 'status') {
     const reply = await call(socket, 'GET', '/status', 10_000)
     if (flags.json === true) io.stdout.write(reply.body.endsWith('\n') ? reply.body : `${reply.body}\n`)

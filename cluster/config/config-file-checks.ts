@@ -1,4 +1,5 @@
-import { accessSync, constants, statSync } from 'node:fs'
+import { accessSync, constants, readFileSync, statSync } from 'node:fs'
+import { createSecureContext } from 'node:tls'
 import { resolve } from 'node:path'
 import { checkInteger, checkString, type Problems } from '../../plugin/internal.js'
 
@@ -38,4 +39,36 @@ export function checkReadableFile (value: unknown, path: string, baseDir: string
     return undefined
   }
   return absolute
+}
+
+/**
+ * Loads the certificate and key as the workers will (`tls.createSecureContext`),
+ * so `check`, `start` and `reload` all refuse a pair that cannot serve —
+ * a key that does not match its certificate, a file that is not PEM — with
+ * the same problem line (R124).
+ *
+ * @example
+ * checkTlsPair('/etc/ws-cluster/cert.pem', '/etc/ws-cluster/key.pem', problems)
+ */
+export function checkTlsPair (cert: string, key: string, problems: Problems): boolean {
+  const certPem = readFileSync(cert)
+  const keyPem = readFileSync(key)
+  // One part at a time, so that the problem names the file at fault.
+  const failure = (options: { cert?: Buffer, key?: Buffer }): string | null => {
+    try {
+      createSecureContext(options)
+      return null
+    } catch (err) {
+      return (err as Error).message
+    }
+  }
+  const certFailure = failure({ cert: certPem })
+  if (certFailure !== null) problems.push({ path: 'listen.tls.cert', message: `"${cert}" is not a PEM certificate: ${certFailure}` })
+  const keyFailure = failure({ key: keyPem })
+  if (keyFailure !== null) problems.push({ path: 'listen.tls.key', message: `"${key}" is not an unencrypted PEM private key: ${keyFailure}` })
+  if (certFailure !== null || keyFailure !== null) return false
+  const pairFailure = failure({ cert: certPem, key: keyPem })
+  if (pairFailure === null) return true
+  problems.push({ path: 'listen.tls.key', message: `"${key}" is not the private key of the certificate "${cert}": ${pairFailure}` })
+  return false
 }

@@ -20,6 +20,11 @@ export interface ListenOptions {
    * Default `[]`; with `proxyProtocol` on and no list, only loopback (`127.0.0.0/8`, `::1`) is trusted.
    */
   trustedProxies?: string[]
+  /**
+   * With `proxyProtocol`: most connections that may be waiting for their PROXY header at
+   * once; more are closed at once (each waits at most 5 s). Default 1024.
+   */
+  maxPendingProxyHeaders?: number
 }
 
 /** The admin listener of the primary: /livez, /readyz, /status, /metrics. */
@@ -70,6 +75,12 @@ export interface ClusterConfigInput {
    * and is closed (nginx `client_header_timeout`). Default `'60s'`.
    */
   headersTimeout?: Duration
+  /**
+   * A worker that has not answered the primary's heartbeat for this long (a stuck event
+   * loop: SIGSTOP, an endless loop, a blocked stdout) is killed and replaced in its slot.
+   * Default `'10s'`; at least `'1s'`; 0 turns the check off (e.g. to debug a worker).
+   */
+  heartbeatTimeout?: Duration
   log?: LogOptions
   /** Path (relative to the config file) of a Fastify plugin registered in every worker. */
   app?: string
@@ -85,6 +96,7 @@ export interface ClusterConfig {
     tls: { cert: string, key: string } | null
     proxyProtocol: boolean
     trustedProxies: string[]
+    maxPendingProxyHeaders: number
   }
   workers: number
   limits: LimitsOptions
@@ -93,6 +105,7 @@ export interface ClusterConfig {
   drainTimeout: number
   closeSpread: number
   headersTimeout: number
+  heartbeatTimeout: number
   log: { level: NonNullable<LogOptions['level']>, pretty: boolean }
   app: string | null
   /** Absolute path of the file it came from, or null when built from flags alone. */

@@ -1,11 +1,11 @@
 import { availableParallelism } from 'node:os'
 import { dirname } from 'node:path'
 import {
-  checkBoolean, checkDuration, checkEnum, checkObject, checkString, got, indexPath,
+  checkBoolean, checkDuration, checkEnum, checkInteger, checkObject, checkString, got, indexPath,
   PLUGIN_DEFAULTS, PROXY_KEYS, resolveProxyOptions, type LimitsOptions, type OptionProblem, type Problems, type RouteOptions, type UpstreamOptions
 } from '../../plugin/internal.js'
 import type { ClusterConfig, LogOptions } from './config-types.js'
-import { checkPort, checkReadableFile } from './config-file-checks.js'
+import { checkPort, checkReadableFile, checkTlsPair } from './config-file-checks.js'
 import { LOOPBACK_PROXIES, trustEntryProblem } from './trusted-proxies.js'
 
 /** A problem of the config file: the plugin's `{ path, message }`, with the same path and message the plugin reports. */
@@ -21,16 +21,18 @@ export const DEFAULTS = {
   /** Like nginx's `worker_shutdown_timeout` (unset there: old workers wait forever); long enough for real sessions. */
   drainTimeout: '4h',
   headersTimeout: '60s',
+  heartbeatTimeout: '10s',
   logLevel: 'info',
-  workersMax: 1024
+  workersMax: 1024,
+  maxPendingProxyHeaders: 1024
 } as const
 
 export const LOG_LEVELS: ReadonlyArray<NonNullable<LogOptions['level']>> = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
 /** The cluster's own keys, besides the plugin's (upstreams, routes, limits), which the plugin's validator checks. */
-const CLUSTER_KEYS = ['listen', 'workers', 'admin', 'shutdownTimeout', 'drainTimeout', 'closeSpread', 'headersTimeout', 'log', 'app'] as const
+const CLUSTER_KEYS = ['listen', 'workers', 'admin', 'shutdownTimeout', 'drainTimeout', 'closeSpread', 'headersTimeout', 'heartbeatTimeout', 'log', 'app'] as const
 const TOP_KEYS = [...PROXY_KEYS.slice(0, 2), 'listen', 'workers', PROXY_KEYS[2], ...CLUSTER_KEYS.slice(2)] as const
-const LISTEN_KEYS = ['port', 'host', 'tls', 'proxyProtocol', 'trustedProxies'] as const
+const LISTEN_KEYS = ['port', 'host', 'tls', 'proxyProtocol', 'trustedProxies', 'maxPendingProxyHeaders'] as const
 const TLS_KEYS = ['cert', 'key'] as const
 const ADMIN_KEYS = ['port', 'host'] as const
 const LOG_KEYS = ['level', 'pretty'] as const
@@ -46,7 +48,7 @@ export function checkWorkers (value: unknown, path: string, problems: Problems):
 }
 
 function checkListen (value: unknown, baseDir: string, problems: Problems): ClusterConfig['listen'] {
-  const listen: ClusterConfig['listen'] = { port: DEFAULTS.port, host: DEFAULTS.host, tls: null, proxyProtocol: false, trustedProxies: [] }
+  const listen: ClusterConfig['listen'] = { port: DEFAULTS.port, host: DEFAULTS.host, tls: null, proxyProtocol: false, trustedProxies: [], maxPendingProxyHeaders: DEFAULTS.maxPendingProxyHeaders }
   if (value === undefined || !checkObject(value, 'listen', LISTEN_KEYS, problems)) return listen
   if (value.port !== undefined) listen.port = checkPort(value.port, 'listen.port', problems) ?? listen.port
   if (value.host !== undefined) listen.host = checkString(value.host, 'listen.host', 'an IP address or host name to bind', problems) ?? listen.host
@@ -55,7 +57,7 @@ function checkListen (value: unknown, baseDir: string, problems: Problems): Clus
     for (const key of missing) problems.push({ path: `listen.tls.${key}`, message: 'is required: a PEM file path (relative to the config file)' })
     const cert = value.tls.cert === undefined ? undefined : checkReadableFile(value.tls.cert, 'listen.tls.cert', baseDir, problems)
     const key = value.tls.key === undefined ? undefined : checkReadableFile(value.tls.key, 'listen.tls.key', baseDir, problems)
-    if (cert !== undefined && key !== undefined) listen.tls = { cert, key }
+    if (cert !== undefined && key !== undefined && checkTlsPair(cert, key, problems)) listen.tls = { cert, key }
   }
   if (value.proxyProtocol !== undefined) listen.proxyProtocol = checkBoolean(value.proxyProtocol, 'listen.proxyProtocol', problems) ?? false
   if (value.trustedProxies !== undefined) {
@@ -68,6 +70,9 @@ function checkListen (value: unknown, baseDir: string, problems: Problems): Clus
         else listen.trustedProxies.push(entry as string)
       })
     }
+  }
+  if (value.maxPendingProxyHeaders !== undefined) {
+    listen.maxPendingProxyHeaders = checkInteger(value.maxPendingProxyHeaders, 'listen.maxPendingProxyHeaders', 1, 1_000_000, problems) ?? listen.maxPendingProxyHeaders
   }
   if (listen.proxyProtocol && listen.trustedProxies.length === 0) listen.trustedProxies = [...LOOPBACK_PROXIES]
   return listen
@@ -133,10 +138,14 @@ export function validateConfig (input: unknown, file: string | null): { config: 
   const closeSpread = checkDuration(input.closeSpread === undefined ? PLUGIN_DEFAULTS.closeSpread : input.closeSpread, 'closeSpread', problems)
   const headersTimeout = checkDuration(input.headersTimeout === undefined ? DEFAULTS.headersTimeout : input.headersTimeout, 'headersTimeout', problems)
   if (headersTimeout === 0) problems.push({ path: 'headersTimeout', message: got(input.headersTimeout, 'a duration above 0: a connection that never sends a request must not stay open forever') })
+  const heartbeatTimeout = checkDuration(input.heartbeatTimeout === undefined ? DEFAULTS.heartbeatTimeout : input.heartbeatTimeout, 'heartbeatTimeout', problems)
+  if (heartbeatTimeout !== undefined && heartbeatTimeout !== 0 && heartbeatTimeout < 1000) {
+    problems.push({ path: 'heartbeatTimeout', message: got(input.heartbeatTimeout, 'a duration of at least 1s (a busy worker must not be taken for a hung one), or 0 to turn the check off') })
+  }
   const log = checkLog(input.log, problems)
   const app = input.app === undefined ? null : checkReadableFile(input.app, 'app', baseDir, problems)
   if (problems.length > 0 || workers === undefined || shutdownTimeout === undefined || drainTimeout === undefined || closeSpread === undefined ||
-    headersTimeout === undefined || app === undefined) {
+    headersTimeout === undefined || heartbeatTimeout === undefined || app === undefined) {
     return { config: null, problems }
   }
   const config: ClusterConfig = {
@@ -150,6 +159,7 @@ export function validateConfig (input: unknown, file: string | null): { config: 
     drainTimeout,
     closeSpread,
     headersTimeout,
+    heartbeatTimeout,
     log,
     app,
     file

@@ -6,7 +6,7 @@ import { NginxSyntaxError } from './nginx-parser.js'
 import { renderConfig } from './render-config.js'
 import { translateNginx } from './translate-nginx.js'
 import { formatNote } from './translation-notes.js'
-import { pendingOptionsNote, validateTranslation } from './validate-translation.js'
+import { validateTranslation } from './validate-translation.js'
 
 export interface FromNginxIo {
   cwd: string
@@ -74,8 +74,7 @@ export async function runFromNginx (argv: string[], io: FromNginxIo): Promise<nu
 
   const checkedAs = outPath ?? resolve(io.cwd, args.format === 'mjs' ? 'ws-cluster.config.mjs' : 'ws-cluster.config.json')
   const shownOut = args.out ?? 'translated config'
-  const { problems, pending } = validateTranslation(config, checkedAs)
-  if (pending.length > 0) lines.push(`${args.file}: note: ${pendingOptionsNote(pending)}`)
+  const { problems } = validateTranslation(config, checkedAs)
   if (problems.length > 0) {
     for (const problem of problems) lines.push(`${shownOut}: ${problem.path}: ${problem.message}`)
     if (problems.some(p => p.path.startsWith('listen.tls.'))) {

@@ -1,4 +1,4 @@
-import type { TranslatedConfig } from './target-config.js'
+import type { ClusterConfigInput } from '../config/config-types.js'
 
 /*
  * Writes the translated config as JSON or as an ES module calling
@@ -43,7 +43,7 @@ function render (value: unknown, indent: string, format: ConfigFormat): string {
  * @example
  * renderConfig(config, 'mjs', 'nginx.conf') // "// Translated from nginx.conf ...\nimport { defineConfig } ..."
  */
-export function renderConfig (config: TranslatedConfig, format: ConfigFormat, source: string): string {
+export function renderConfig (config: ClusterConfigInput, format: ConfigFormat, source: string): string {
   // The top level always spreads over lines, one section each.
   const top = Object.entries(config).filter(([, v]) => v !== undefined).map(([k, v]) => `  ${key(k, format)}: ${render(v, '  ', format)}`)
   const body = `{\n${top.join(',\n')}\n}`

@@ -1,10 +1,10 @@
 import { isIP } from 'node:net'
+import type { RouteOptions } from '../../plugin/index.js'
 import { reasonFor } from './directive-reasons.js'
 import { parseProxyPass, type ProxyPassTarget } from './nginx-addresses.js'
 import { directiveText, walkDirectives, type NginxDirective } from './nginx-parser.js'
 import { formatDuration } from './nginx-values.js'
 import { applyProxyDirective, childScope, reportShadowedHeaders, type ProxyScope } from './proxy-settings.js'
-import type { TranslatedRoute } from './target-config.js'
 import { translateLimitDirective } from './translate-limits.js'
 import { reportHeaderDefaults, routeHeaderOptions } from './translate-proxy-headers.js'
 import type { TranslationState, UpstreamDraft } from './translation-state.js'
@@ -133,7 +133,7 @@ function addRoutes (state: TranslationState, directive: NginxDirective, match: {
       continue
     }
     const upstreamPath = upstreamPathFor(target.uri, match.path, routePath, state, proxyPass.directive.line)
-    const route: TranslatedRoute = {
+    const route: RouteOptions = {
       path: routePath.path,
       upstream: upstream.name,
       ...timeouts,

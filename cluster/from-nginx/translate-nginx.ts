@@ -2,7 +2,7 @@ import type { UpstreamOptions } from '../../plugin/index.js'
 import { LISTED_DIRECTIVE_NAMES } from './directive-reasons.js'
 import { serverUrl } from './nginx-addresses.js'
 import { parseNginx, walkDirectives, type NginxDirective } from './nginx-parser.js'
-import type { TranslatedConfig } from './target-config.js'
+import type { ClusterConfigInput } from '../config/config-types.js'
 import { translateMain } from './translate-main.js'
 import type { Outcome, TranslationNote } from './translation-notes.js'
 import { TranslationState, type UpstreamDraft } from './translation-state.js'
@@ -19,7 +19,7 @@ function isDirectiveName (name: string): boolean {
 }
 
 export interface Translation {
-  config: TranslatedConfig
+  config: ClusterConfigInput
   /** In file order. */
   notes: TranslationNote[]
   /** The parsed file, and what became of each directive in it. */
@@ -41,7 +41,7 @@ function upstreamOptions (draft: UpstreamDraft): UpstreamOptions {
   }
 }
 
-function buildConfig (state: TranslationState): TranslatedConfig {
+function buildConfig (state: TranslationState): ClusterConfigInput {
   const used = new Set(state.routes.map(r => r.upstream))
   const upstreams: Record<string, UpstreamOptions> = {}
   for (const draft of state.upstreams.values()) {

@@ -1,6 +1,7 @@
+import type { RouteHeadersOptions } from '../../plugin/index.js'
+import { isProxyOwnedHeader, PROXY_OWNED_HEADERS_TEXT, TEMPLATE_VARIABLES, TEMPLATE_VARIABLES_TEXT } from '../../plugin/internal.js'
 import { directiveText, type NginxDirective } from './nginx-parser.js'
 import { plainVariables, soleVariable, variablesIn } from './nginx-values.js'
-import type { RouteHeaders } from './target-config.js'
 import type { TranslationState } from './translation-state.js'
 
 /** What one `proxy_set_header` becomes in ws-cluster. */
@@ -20,9 +21,8 @@ export interface HeaderEntry {
   action: HeaderAction
 }
 
-/** The variables the `headers` route option understands (besides `$http_<name>`). */
-const SUPPORTED_VARIABLES = new Set(['host', 'http_host', 'server_port', 'remote_addr', 'scheme', 'request_uri'])
-const SUPPORTED_TEXT = '$host, $http_host, $server_port, $remote_addr, $scheme, $request_uri and $http_<name>'
+/** The variables the `headers` route option understands (besides `$http_<name>`): the plugin's own list. */
+const SUPPORTED_VARIABLES = new Set<string>(TEMPLATE_VARIABLES)
 const FORWARDED = 'forwardedHeaders (default true) sends X-Forwarded-For, X-Real-IP, X-Forwarded-Proto and X-Forwarded-Host itself'
 
 /** Per header name: values that are exactly what ws-cluster already does, and what to say about them. */
@@ -34,7 +34,8 @@ const BUILT_IN_VALUES: Record<string, { values: readonly string[], why: string }
 }
 
 function unsupportedVariables (value: string): string[] {
-  return variablesIn(value).filter(name => !SUPPORTED_VARIABLES.has(name) && !name.startsWith('http_'))
+  // nginx variable names ignore case, as the headers option does.
+  return variablesIn(value).filter(name => !SUPPORTED_VARIABLES.has(name.toLowerCase()) && !/^http_./i.test(name))
 }
 
 function setOrRemove (state: TranslationState, directive: NginxDirective, name: string, value: string): HeaderAction {
@@ -45,7 +46,7 @@ function setOrRemove (state: TranslationState, directive: NginxDirective, name: 
   }
   const unsupported = unsupportedVariables(value)
   if (unsupported.length > 0) {
-    notes.notTranslated(directive, `uses ${unsupported.map(v => `$${v}`).join(', ')}; route headers can use literals and ${SUPPORTED_TEXT}`)
+    notes.notTranslated(directive, `uses ${unsupported.map(v => `$${v}`).join(', ')}; route headers can use literals and ${TEMPLATE_VARIABLES_TEXT}`)
     return { kind: 'not translated' }
   }
   notes.mark(directive, 'translated')
@@ -70,6 +71,13 @@ function classify (state: TranslationState, directive: NginxDirective, name: str
       notes.warn(directive.line, `$${variable} is not defined by a "map $http_upgrade $${variable}" in this file (an include that was not followed?); ws-cluster's built-in Connection handling is used`)
     }
     return builtIn('ws-cluster sends "Connection: upgrade" on WebSocket upgrades (the `map $http_upgrade` idiom is built in)')
+  }
+  if (isProxyOwnedHeader(lower)) {
+    if (lower.startsWith('sec-websocket-') && variable === `http_${lower.replaceAll('-', '_')}`) {
+      return builtIn(`ws-cluster forwards the client's ${name} on every WebSocket upgrade as it came`)
+    }
+    notes.notTranslated(directive, `${PROXY_OWNED_HEADERS_TEXT} (ws-cluster writes them itself), so a route cannot set or remove ${name}`)
+    return { kind: 'not translated' }
   }
   if (lower === 'host') {
     if (variable === 'host' || variable === 'http_host') {
@@ -108,7 +116,7 @@ export function classifyHeader (state: TranslationState, directive: NginxDirecti
 }
 
 /** The route options the effective header list adds: `headers` and `preserveHost: false`. */
-export function routeHeaderOptions (entries: readonly HeaderEntry[]): { headers?: RouteHeaders, preserveHost?: false } {
+export function routeHeaderOptions (entries: readonly HeaderEntry[]): { headers?: RouteHeadersOptions, preserveHost?: false } {
   const set: Record<string, string> = {}
   const remove: string[] = []
   let preserveHost: false | undefined
@@ -117,7 +125,7 @@ export function routeHeaderOptions (entries: readonly HeaderEntry[]): { headers?
     else if (action.kind === 'remove' && !remove.includes(action.name)) remove.push(action.name)
     else if (action.kind === 'preserve-host-off') preserveHost = false
   }
-  const headers: RouteHeaders = {}
+  const headers: RouteHeadersOptions = {}
   if (Object.keys(set).length > 0) headers.set = set
   if (remove.length > 0) headers.remove = remove
   return {

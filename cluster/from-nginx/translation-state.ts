@@ -1,6 +1,5 @@
-import type { BalanceMethod, LimitsOptions, UpstreamServerOptions } from '../../plugin/index.js'
+import type { BalanceMethod, LimitsOptions, RouteOptions, UpstreamServerOptions } from '../../plugin/index.js'
 import type { ListenOptions } from '../config/config-types.js'
-import type { TranslatedRoute } from './target-config.js'
 import { TranslationNotes } from './translation-notes.js'
 
 /** An upstream `server` before its scheme is known (the `proxy_pass` that uses the group decides http or https). */
@@ -39,7 +38,7 @@ export interface LimitConnZone {
 export class TranslationState {
   readonly notes = new TranslationNotes()
   readonly upstreams = new Map<string, UpstreamDraft>()
-  readonly routes: TranslatedRoute[] = []
+  readonly routes: RouteOptions[] = []
   /** Variables defined by `map $http_upgrade $NAME { ... }`: the upgrade map ws-cluster has built in. */
   readonly upgradeMapVariables = new Set<string>()
   readonly limitConnZones = new Map<string, LimitConnZone>()

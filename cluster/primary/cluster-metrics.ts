@@ -1,5 +1,5 @@
 import { AggregatorRegistry, Gauge, Registry } from 'prom-client'
-import { METRIC_PREFIX as PREFIX } from '../status-report.js'
+import { METRIC_PREFIX as PREFIX, type ProxyHeaderRefusals } from '../status-report.js'
 
 /**
  * Prometheus metrics of the primary: each worker exposes its own figures
@@ -15,6 +15,10 @@ export interface PrimaryFigures {
   handedOff: number
   dropped: number
   waiting: number
+  inFlight: number
+  unresponsive: number
+  /** Null when `listen.proxyProtocol` is off. */
+  proxyHeaders: { pending: number, refused: ProxyHeaderRefusals } | null
 }
 
 /**
@@ -42,6 +46,21 @@ export class ClusterMetrics {
     g('primary_handoffs_total', 'Connections the primary handed to a worker.', (f) => f.handedOff)
     g('primary_dropped_total', 'Connections closed because their slot had no worker in time.', (f) => f.dropped)
     g('primary_waiting', 'Connections waiting for a slot\'s worker.', (f) => f.waiting)
+    g('primary_handoffs_in_flight', 'Connections sent to a worker and not yet taken by it.', (f) => f.inFlight)
+    g('workers_unresponsive_total', 'Workers killed and replaced because they stopped answering heartbeats.', (f) => f.unresponsive)
+    g('primary_proxy_headers_pending', 'Connections whose PROXY protocol header is being read.', (f) => f.proxyHeaders?.pending ?? 0)
+    // eslint-disable-next-line no-new -- registered in `own` by its constructor
+    new Gauge({
+      name: PREFIX + 'primary_proxy_headers_refused_total',
+      help: 'Connections closed before their PROXY protocol header was complete, by reason.',
+      labelNames: ['reason'],
+      registers: [own],
+      collect () {
+        const refused = read().proxyHeaders?.refused
+        if (refused === undefined) return
+        for (const [reason, count] of Object.entries(refused)) this.set({ reason }, count)
+      }
+    })
   }
 
   async text (): Promise<string> {

@@ -1,25 +1,21 @@
 import cluster, { type Worker } from 'node:cluster'
-import { chmodSync } from 'node:fs'
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
+import { createServer, type AddressInfo, type Server } from 'node:net'
 import type { Server as HttpServer } from 'node:http'
 import type { Logger } from 'pino'
-import { normalizeAddress } from '../../plugin/internal.js'
 import { createAdminServer, type AdminHandlers, type ReloadOutcome } from './admin-server.js'
 import { ClusterMetrics } from './cluster-metrics.js'
+import { ConnectionRouter } from './connection-router.js'
 import type { ClusterConfig } from '../config/config-types.js'
 import { CrashBackoff } from './crash-backoff.js'
-import { clientAddressFrom, readProxyHeader } from './proxy-protocol-reader.js'
 import { claimRunState, releaseRunState, type RunState } from '../run-state.js'
 import { appDigest } from './reload-plan.js'
 import { reloadWorkers } from './reload-coordinator.js'
 import { reclaimInFlight } from './socket-handoff.js'
 import { collectStatus } from './status-collector.js'
-import { createTrustChecker } from '../config/trusted-proxies.js'
 import { drainWorker, startWorker, type WorkerInfo } from './worker-process.js'
+import { WorkerHeartbeat } from './worker-heartbeat.js'
+import { closeServer, listen } from './server-listen.js'
 import { WorkerSlots } from './worker-slots.js'
-
-/** A client that connects and sends no PROXY header within this time is closed (R32). */
-const PROXY_HEADER_TIMEOUT_MS = 5000
 
 export interface PrimaryOptions {
   config: ClusterConfig
@@ -48,8 +44,11 @@ export class Primary {
   readonly workers = new Map<Worker, WorkerInfo>()
   readonly slots: WorkerSlots
   readonly startedAt = Date.now()
-  accepted = 0
+  readonly router: ConnectionRouter
+  readonly heartbeat: WorkerHeartbeat
   restarts = 0
+  /** Workers killed and replaced because they stopped answering heartbeats (R120). */
+  unresponsive = 0
   private readonly options: PrimaryOptions
   private readonly log: Logger
   private readonly backoff = new CrashBackoff()
@@ -57,6 +56,8 @@ export class Primary {
   private readonly listener: Server
   private admin: HttpServer | null = null
   private control: HttpServer | null = null
+  /** The control socket's path once listening (it may live outside the run folder). */
+  controlSocket: string | null = null
   private readonly metrics: ClusterMetrics
   private stopping: Promise<number> | null = null
   /** Digest of the running `app` file: a reload that finds it changed replaces the workers. */
@@ -74,15 +75,25 @@ export class Primary {
       restarts: this.restarts,
       handedOff: this.slots.handedOff,
       dropped: this.slots.dropped,
-      waiting: this.slots.waitingCount
+      waiting: this.slots.waitingCount,
+      inFlight: this.slots.inFlightCount,
+      unresponsive: this.unresponsive,
+      proxyHeaders: this.router.gate
     }))
-    this.listener = createServer({ pauseOnConnect: true }, this.connectionHandler())
+    this.router = new ConnectionRouter(options.config, this.slots, options.log)
+    this.heartbeat = new WorkerHeartbeat(options.config.heartbeatTimeout, (worker, silentMs) => this.onSilent(worker, silentMs))
+    this.listener = createServer({ pauseOnConnect: true }, this.router.handler)
     cluster.on('exit', (worker, code, signal) => this.onWorkerExit(worker, code, signal))
   }
 
   /** The address the client listener is bound to (after start). */
   get address (): AddressInfo {
     return this.listener.address() as AddressInfo
+  }
+
+  /** Connections accepted (nginx `accepts`). */
+  get accepted (): number {
+    return this.router.accepted
   }
 
   get adminAddress (): AddressInfo | null {
@@ -95,11 +106,10 @@ export class Primary {
     try {
       // Admin first, so /livez answers and /readyz says 503 "starting" while workers boot.
       if (this.options.runState !== null) {
-        claimRunState(this.options.runState)
+        this.controlSocket = claimRunState(this.options.runState)
         this.control = createAdminServer(this.handlers(), { control: true })
-        await listen(this.control, { path: this.options.runState.controlSocket })
-        // Reload and stop are for the owner only, whatever the umask.
-        chmodSync(this.options.runState.controlSocket, 0o600)
+        // Reload and stop are for the owner only: the socket is born 0600, with no window before a chmod (R125).
+        await listen(this.control, { path: this.controlSocket }, 0o177)
       }
       if (config.admin !== null) {
         this.admin = createAdminServer(this.handlers(), { control: false })
@@ -124,41 +134,27 @@ export class Primary {
     this.state = 'ready'
   }
 
-  private connectionHandler (): (socket: Socket) => void {
-    const slots = this.slots
-    if (!this.config.listen.proxyProtocol) {
-      return (socket) => {
-        this.accepted++
-        const peer = socket.remoteAddress
-        if (peer === undefined) socket.destroy()
-        else slots.route(normalizeAddress(peer), { socket, clientAddress: null, head: null })
-      }
-    }
-    const trusted = createTrustChecker(this.config.listen.trustedProxies)
-    return (socket) => {
-      this.accepted++
-      const peerRaw = socket.remoteAddress
-      if (peerRaw === undefined) {
-        socket.destroy()
-        return
-      }
-      const peer = normalizeAddress(peerRaw)
-      readProxyHeader(socket, PROXY_HEADER_TIMEOUT_MS, ({ header, rest }) => {
-        const clientAddress = clientAddressFrom(header, trusted(peer))
-        const key = clientAddress === null ? peer : normalizeAddress(clientAddress)
-        slots.route(key, { socket, clientAddress, head: rest })
-      })
-    }
+  private async spawn (config: ClusterConfig, slot: number): Promise<WorkerInfo> {
+    const info = await startWorker(config, slot, this.options.pretty, (forked) => this.workers.set(forked.worker, forked))
+    this.heartbeat.watch(info.worker)
+    return info
   }
 
-  private async spawn (config: ClusterConfig, slot: number): Promise<WorkerInfo> {
-    return await startWorker(config, slot, this.options.pretty, (info) => this.workers.set(info.worker, info))
+  /** R120: a serving worker whose event loop is stuck is killed; its exit replaces it in the same slot. */
+  private onSilent (worker: Worker, silentMs: number): void {
+    const info = this.workers.get(worker)
+    if (info === undefined || info.state !== 'serving' || this.state === 'stopping') return
+    this.unresponsive++
+    this.log.error({ slot: info.slot, workerPid: info.pid, silentForMs: silentMs, heartbeatTimeout: this.config.heartbeatTimeout, queued: this.slots.queueOf(info.slot) },
+      'worker stopped answering heartbeats; killing it to replace it in the same slot')
+    worker.process.kill('SIGKILL')
   }
 
   private onWorkerExit (worker: Worker, code: number | null, signal: string | null): void {
     const info = this.workers.get(worker)
     if (info === undefined) return
     this.workers.delete(worker)
+    this.heartbeat.unwatch(worker)
     const servedSlot = this.slots.release(worker)
     // Sockets Node still had queued for the dead worker wait for the slot's next worker.
     const { requeue, closed } = reclaimInFlight(worker)
@@ -248,12 +244,13 @@ export class Primary {
     this.log.info({ reason, shutdownTimeout: this.config.shutdownTimeout }, 'stopping: no new connections; draining workers')
     for (const timer of this.respawnTimers) clearTimeout(timer)
     this.respawnTimers.clear()
+    this.heartbeat.stop()
     if (this.listener.listening) this.listener.close()
     this.slots.closeWaiting()
     // Workers still draining after a reload are told too: a stop cuts their drain short.
     await Promise.all([...this.workers.values()].map((info) => drainWorker(info, 'stop', this.config)))
     await Promise.all([closeServer(this.admin), closeServer(this.control)])
-    if (this.options.runState !== null) releaseRunState(this.options.runState)
+    if (this.options.runState !== null) releaseRunState(this.options.runState, this.controlSocket)
     this.log.info('stopped')
     return 0
   }
@@ -261,7 +258,7 @@ export class Primary {
   /** A second stop signal: no more waiting. */
   forceStop (): void {
     for (const info of this.workers.values()) info.worker.process.kill('SIGKILL')
-    if (this.options.runState !== null) releaseRunState(this.options.runState)
+    if (this.options.runState !== null) releaseRunState(this.options.runState, this.controlSocket)
   }
 
   private handlers (): AdminHandlers {
@@ -278,20 +275,4 @@ export class Primary {
       }
     }
   }
-}
-
-async function listen (server: Server | HttpServer, options: { port?: number, host?: string, path?: string }): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(options, () => {
-      server.removeListener('error', reject)
-      resolve()
-    })
-  })
-}
-
-async function closeServer (server: HttpServer | null): Promise<void> {
-  if (server === null || !server.listening) return
-  server.closeAllConnections()
-  await new Promise((resolve) => server.close(resolve))
 }

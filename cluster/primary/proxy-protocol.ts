@@ -5,6 +5,7 @@ export interface ProxyHeader {
   version: 1 | 2
   /** `LOCAL` (v2 only): the balancer's own connection, e.g. a health check; use the real peer address. */
   command: 'PROXY' | 'LOCAL'
+  /** `UNKNOWN`: v1 UNKNOWN, or a v2 UNSPEC, UDP or AF_UNIX block; use the real peer address. */
   family: 'TCP4' | 'TCP6' | 'UNKNOWN'
   sourceAddress: string | null
   sourcePort: number | null
@@ -20,9 +21,22 @@ export type ParseResult =
 /** Longest v1 header the spec allows, CRLF included. */
 export const PROXY_V1_MAX = 107
 
+/**
+ * Longest v2 address block (addresses + TLVs) accepted. The spec allows up to
+ * 65535 bytes, but what balancers send is far smaller: the largest address
+ * block (AF_UNIX) is 216 bytes, and the TLVs of HAProxy, AWS, GCP and Azure
+ * add at most a few hundred more. A bigger declared length is refused as soon
+ * as the 16-byte fixed part arrived, so a connection can never make the
+ * primary buffer 64 KiB for it.
+ */
+export const PROXY_V2_MAX_LENGTH = 4096
+
+/** The fixed part of a v2 header: signature, version/command, family, length. */
+export const PROXY_V2_FIXED = 16
+
 const V1_PREFIX = Buffer.from('PROXY ', 'latin1')
 const V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a])
-const V2_HEADER = 16
+const V2_HEADER = PROXY_V2_FIXED
 const PORT_RE = /^(0|[1-9]\d{0,4})$/
 
 const INCOMPLETE: ParseResult = { status: 'incomplete' }
@@ -117,16 +131,16 @@ function parseV2 (buf: Buffer): ParseResult {
   if (commandBits > 1) return invalid(`v2 header: command ${commandBits}; allowed: 0 (LOCAL), 1 (PROXY)`)
   const familyByte = buf[13]
   const length = buf.readUInt16BE(14)
+  if (length > PROXY_V2_MAX_LENGTH) return invalid(`v2 header: address block of ${length} bytes; at most ${PROXY_V2_MAX_LENGTH} are accepted`)
+  // Families above AF_UNIX and transports above DGRAM "must be rejected as invalid by receivers".
+  if (familyByte >> 4 > 3 || (familyByte & 0x0f) > 2) {
+    return invalid(`v2 header: address family/protocol 0x${familyByte.toString(16).padStart(2, '0')} is not defined; allowed: family 0-3 (UNSPEC, INET, INET6, UNIX) with protocol 0-2 (UNSPEC, STREAM, DGRAM)`)
+  }
   const consumed = V2_HEADER + length
   if (buf.length < consumed) return INCOMPLETE
   const none = { sourceAddress: null, sourcePort: null, destinationAddress: null, destinationPort: null }
-  if (commandBits === 0) {
-    // LOCAL: the spec says to ignore the address block and use the real peer.
-    return { status: 'done', consumed, header: { version: 2, command: 'LOCAL', family: 'UNKNOWN', ...none } }
-  }
-  if (familyByte === 0x00) {
-    return { status: 'done', consumed, header: { version: 2, command: 'PROXY', family: 'UNKNOWN', ...none } }
-  }
+  // LOCAL: the spec says to ignore the address block and use the real peer.
+  if (commandBits === 0) return { status: 'done', consumed, header: { version: 2, command: 'LOCAL', family: 'UNKNOWN', ...none } }
   if (familyByte === 0x11) {
     if (length < 12) return invalid(`v2 header: TCP4 needs 12 address bytes, length is ${length}`)
     return {
@@ -143,7 +157,9 @@ function parseV2 (buf: Buffer): ParseResult {
       header: { version: 2, command: 'PROXY', family: 'TCP6', sourceAddress: ipv6At(buf, 16), destinationAddress: ipv6At(buf, 32), sourcePort: buf.readUInt16BE(48), destinationPort: buf.readUInt16BE(50) }
     }
   }
-  return invalid(`v2 header: address family/protocol 0x${familyByte.toString(16).padStart(2, '0')} is not supported; allowed: 0x11 (TCP over IPv4), 0x21 (TCP over IPv6), 0x00 (unspecified)`)
+  // UNSPEC, UDP and AF_UNIX: the spec lets the receiver accept the connection with the
+  // real peer address, which is what a TCP proxy has to do (such a source is no client IP).
+  return { status: 'done', consumed, header: { version: 2, command: 'PROXY', family: 'UNKNOWN', ...none } }
 }
 
 /**

@@ -17,12 +17,16 @@ import type { WorkerSlots } from './worker-slots.js'
  */
 export function mergeReloadedConfig (running: ClusterConfig, next: ClusterConfig): { config: ClusterConfig, restartOnly: string[] } {
   const restartOnly: string[] = []
-  const bound = (c: ClusterConfig): unknown => ({ port: c.listen.port, host: c.listen.host, proxyProtocol: c.listen.proxyProtocol, trustedProxies: c.listen.trustedProxies })
+  const bound = (c: ClusterConfig): unknown => ({ port: c.listen.port, host: c.listen.host, proxyProtocol: c.listen.proxyProtocol, trustedProxies: c.listen.trustedProxies, maxPendingProxyHeaders: c.listen.maxPendingProxyHeaders })
   if (JSON.stringify(bound(next)) !== JSON.stringify(bound(running))) restartOnly.push('listen')
   if (JSON.stringify(next.admin) !== JSON.stringify(running.admin)) restartOnly.push('admin')
   if (next.workers !== running.workers) restartOnly.push('workers')
+  // The primary keys clients by it: changing it would move clients between workers.
+  const ipv6Prefix = running.limits.ipv6Prefix
+  if ((next.limits.ipv6Prefix ?? 128) !== (ipv6Prefix ?? 128)) restartOnly.push('limits.ipv6Prefix')
   const config: ClusterConfig = {
     ...next,
+    limits: ipv6Prefix === undefined ? next.limits : { ...next.limits, ipv6Prefix },
     listen: { ...running.listen, tls: next.listen.tls },
     admin: running.admin,
     workers: running.workers

@@ -29,16 +29,20 @@ function messageFor (handoff: Handoff): ConnMessage {
 
 /**
  * Sends the socket to `worker`; the primary's copy of the descriptor is
- * closed once the worker acknowledged it (`keepOpen: false`). When the send
+ * closed once the worker acknowledged it (`keepOpen: false`). `onSettled`
+ * runs when Node took the hand-off off its queue and wrote it (or failed),
+ * which happens only once the worker acknowledged the one before: so
+ * sends minus settled is what waits on the worker (R120). When the send
  * fails before the handle left (channel already closed), `onUnsent` gets the
  * intact hand-off back to route elsewhere; once the handle left, a failure
  * can only be cleaned up, so the socket is destroyed.
  *
  * @example
- * sendSocket(worker, { socket, clientAddress: null, head: null }, requeue)
+ * sendSocket(worker, { socket, clientAddress: null, head: null }, () => inFlight--, requeue)
  */
-export function sendSocket (worker: Worker, handoff: Handoff, onUnsent: (handoff: Handoff) => void): void {
+export function sendSocket (worker: Worker, handoff: Handoff, onSettled: () => void, onUnsent: (handoff: Handoff) => void): void {
   worker.send(messageFor(handoff), handoff.socket, { keepOpen: false }, (err) => {
+    onSettled()
     if (err === null || err === undefined) return
     if (hasHandle(handoff.socket)) onUnsent(handoff)
     else handoff.socket.destroy()

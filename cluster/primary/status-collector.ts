@@ -2,7 +2,7 @@ import type { Worker } from 'node:cluster'
 import { isClusterMessage, type StatsResponseMessage, type WorkerStats } from '../ipc-messages.js'
 import type { AddressInfo } from 'node:net'
 import type { ClusterConfig } from '../config/config-types.js'
-import { mergeWorkerStats, type StatusReport, type WorkerStatus } from '../status-report.js'
+import { mergeWorkerStats, type ProxyHeaderRefusals, type StatusReport, type WorkerStatus } from '../status-report.js'
 import type { WorkerInfo } from './worker-process.js'
 import type { WorkerSlots } from './worker-slots.js'
 
@@ -13,6 +13,9 @@ export interface StatusSource {
   startedAt: number
   accepted: number
   restarts: number
+  unresponsive: number
+  heartbeat: { silenceOf: (worker: Worker) => number | null }
+  router: { gate: { pending: number, refused: ProxyHeaderRefusals } | null }
   address: AddressInfo | null
   workers: ReadonlyMap<unknown, WorkerInfo>
   slots: WorkerSlots
@@ -67,7 +70,9 @@ export async function collectStatus (primary: StatusSource): Promise<StatusRepor
     pid: info.pid,
     state: info.state,
     uptimeSeconds: Math.round((now - info.startedAt) / 100) / 10,
-    connections: answers[i]?.connections ?? null
+    connections: answers[i]?.connections ?? null,
+    queue: primary.slots.workerOf(info.slot) === info.worker ? primary.slots.queueOf(info.slot) : null,
+    heartbeatAgeMs: primary.heartbeat.silenceOf(info.worker)
   }))
   const merged = mergeWorkerStats(answers.filter((a): a is WorkerStats => a !== null))
   const draining = workers.filter((w) => w.state === 'draining')
@@ -83,7 +88,10 @@ export async function collectStatus (primary: StatusSource): Promise<StatusRepor
       handedOff: primary.slots.handedOff,
       dropped: primary.slots.dropped,
       waiting: primary.slots.waitingCount,
-      restarts: primary.restarts
+      inFlight: primary.slots.inFlightCount,
+      restarts: primary.restarts,
+      unresponsive: primary.unresponsive,
+      proxyHeaders: primary.router.gate === null ? null : { pending: primary.router.gate.pending, refused: { ...primary.router.gate.refused } }
     },
     ...merged,
     draining: { workers: draining.length, tunnelsOpen: draining.reduce((sum, w) => sum + (w.connections?.tunnelsOpen ?? 0), 0) },

@@ -7,9 +7,23 @@ export interface SlotQueueLimits {
   maxWaiting: number
   /** Longest a connection waits for a slot's worker before it is closed. */
   maxWaitMs: number
+  /**
+   * Most hand-offs sent to one worker and not yet taken by it (R120). Node
+   * passes one socket at a time and queues the rest until the worker
+   * acknowledges; a worker that stopped running would make that queue, and
+   * the primary's descriptors, grow without end. Past it, connections wait
+   * in the slot's bounded queue instead.
+   */
+  maxInFlight: number
 }
 
-const DEFAULT_QUEUE_LIMITS: SlotQueueLimits = { maxWaiting: 1024, maxWaitMs: 5000 }
+const DEFAULT_QUEUE_LIMITS: SlotQueueLimits = { maxWaiting: 1024, maxWaitMs: 5000, maxInFlight: 64 }
+
+/** The worker serving a slot, with its hand-offs in flight. */
+interface Lane {
+  worker: Worker
+  inFlight: number
+}
 
 interface Waiting {
   handoff: Handoff
@@ -18,7 +32,7 @@ interface Waiting {
 
 interface Slot {
   id: number
-  worker: Worker | null
+  lane: Lane | null
   waiting: Waiting[]
   timer: NodeJS.Timeout | null
 }
@@ -47,7 +61,7 @@ export class WorkerSlots {
   constructor (ids: readonly number[], limits: SlotQueueLimits = DEFAULT_QUEUE_LIMITS) {
     this.ids = Object.freeze([...ids])
     this.limits = limits
-    for (const id of ids) this.slots.set(id, { id, worker: null, waiting: [], timer: null })
+    for (const id of ids) this.slots.set(id, { id, lane: null, waiting: [], timer: null })
   }
 
   /** Hands the connection to the worker of the key's slot, or queues it until that slot has one. */
@@ -61,36 +75,43 @@ export class WorkerSlots {
       handoff.socket.destroy()
       return
     }
-    if (slot.worker !== null && slot.worker.isConnected()) {
-      this.handedOff++
-      sendSocket(slot.worker, handoff, (unsent) => this.deliver(slotId, unsent))
-      return
-    }
-    this.enqueue(slot, handoff)
+    // Behind connections already waiting, a new one waits too: the order of arrival is kept.
+    const lane = slot.waiting.length === 0 ? this.openLane(slot) : null
+    if (lane !== null) this.send(slot, lane, handoff)
+    else this.enqueue(slot, handoff)
   }
 
   /** The ready worker serving a slot, if any. */
   workerOf (slotId: number): Worker | null {
-    return this.slots.get(slotId)?.worker ?? null
+    return this.slots.get(slotId)?.lane?.worker ?? null
+  }
+
+  /** Hand-offs on their way to a slot's worker, and connections waiting for it (R120). */
+  queueOf (slotId: number): { inFlight: number, waiting: number } {
+    const slot = this.slots.get(slotId)
+    return { inFlight: slot?.lane?.inFlight ?? 0, waiting: slot?.waiting.length ?? 0 }
+  }
+
+  /** Hand-offs on their way to workers, over all slots. */
+  get inFlightCount (): number {
+    let count = 0
+    for (const slot of this.slots.values()) count += slot.lane?.inFlight ?? 0
+    return count
   }
 
   /** Switches a slot to `worker` (null = none for now); queued connections go to it at once. */
   assign (slotId: number, worker: Worker | null): void {
     const slot = this.slots.get(slotId)
     if (slot === undefined) throw new RangeError(`unknown worker slot ${slotId}`)
-    slot.worker = worker
-    if (worker === null || slot.waiting.length === 0) return
-    const waiting = slot.waiting
-    slot.waiting = []
-    this.clearTimer(slot)
-    for (const entry of waiting) this.deliver(slotId, entry.handoff)
+    slot.lane = worker === null ? null : { worker, inFlight: 0 }
+    this.pump(slot)
   }
 
   /** Unassigns `worker` wherever it serves (it died or is leaving). Returns the slot id it had, or null. */
   release (worker: Worker): number | null {
     for (const slot of this.slots.values()) {
-      if (slot.worker === worker) {
-        slot.worker = null
+      if (slot.lane?.worker === worker) {
+        slot.lane = null
         return slot.id
       }
     }
@@ -112,6 +133,32 @@ export class WorkerSlots {
       this.dropped += slot.waiting.length
       slot.waiting = []
     }
+  }
+
+  /** The slot's lane when it can take one more hand-off now. */
+  private openLane (slot: Slot): Lane | null {
+    const lane = slot.lane
+    return lane !== null && lane.inFlight < this.limits.maxInFlight && lane.worker.isConnected() ? lane : null
+  }
+
+  private send (slot: Slot, lane: Lane, handoff: Handoff): void {
+    lane.inFlight++
+    this.handedOff++
+    sendSocket(lane.worker, handoff, () => {
+      lane.inFlight--
+      // A lane that was replaced meanwhile no longer feeds the slot.
+      if (slot.lane === lane) this.pump(slot)
+    }, (unsent) => this.deliver(slot.id, unsent))
+  }
+
+  /** Moves waiting connections to the slot's worker while it has room. */
+  private pump (slot: Slot): void {
+    let lane = this.openLane(slot)
+    while (lane !== null && slot.waiting.length > 0) {
+      this.send(slot, lane, (slot.waiting.shift() as Waiting).handoff)
+      lane = this.openLane(slot)
+    }
+    if (slot.waiting.length === 0) this.clearTimer(slot)
   }
 
   private enqueue (slot: Slot, handoff: Handoff): void {

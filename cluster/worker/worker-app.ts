@@ -1,13 +1,19 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync } from 'fastify'
+import fp from 'fastify-plugin'
 import type { Logger } from 'pino'
 import wsProxy, { wsProxyClientErrorHandler, type WsProxyOptions } from '../../plugin/index.js'
 import type { ClusterConfig } from '../config/config-types.js'
 
 /**
- * The Fastify app of one worker: the user's `app` plugin first (so hooks it
- * adds with fastify-plugin also guard the proxied routes), then the wsProxy
- * plugin with the config's upstreams, routes and limits. It never listens:
- * the worker feeds it sockets the primary accepted.
+ * The Fastify app of one worker: the user's `app` plugin first, then the
+ * wsProxy plugin with the config's upstreams, routes and limits. It never
+ * listens: the worker feeds it sockets the primary accepted.
+ *
+ * The user's plugin runs in the root context, as if it were wrapped with
+ * fastify-plugin (R123): a plain `async function (app) { app.addHook(…) }`
+ * would otherwise be encapsulated, and an auth hook it adds would silently
+ * guard nothing of the proxy. What it registers inside its own child
+ * contexts stays encapsulated as usual.
  *
  * @example
  * const app = await createProxyApp(config, log, null)
@@ -25,7 +31,7 @@ export async function createProxyApp (config: ClusterConfig, log: Logger, userAp
     // shutdownTimeout in place; the primary bounds a worker's start and stop itself.
     pluginTimeout: 0
   }) as unknown as FastifyInstance
-  if (userApp !== null) await app.register(userApp)
+  if (userApp !== null) await app.register(fp(userApp, { name: 'ws-cluster-app' }))
   await app.register(wsProxy, proxyOptionsOf(config))
   return app
 }

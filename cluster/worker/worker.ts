@@ -1,8 +1,7 @@
 import cluster from 'node:cluster'
 import { Socket } from 'node:net'
 import { TLSSocket } from 'node:tls'
-import { pathToFileURL } from 'node:url'
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { setClientAddress } from '../../plugin/internal.js'
 import { registerWorkerMetrics } from './worker-metrics.js'
 import { isClusterMessage, type ConnMessage, type PrimaryToWorker, type SetupMessage, type WorkerStats, type WorkerToPrimary } from '../ipc-messages.js'
@@ -10,6 +9,7 @@ import { createLogger } from '../logger.js'
 import { armRequestHeadTimeout } from './request-head-timeout.js'
 import { createProxyApp } from './worker-app.js'
 import { applyReload, secureContextOf, WorkerExit, type Serving } from './worker-lifecycle.js'
+import { loadUserApp } from './user-app.js'
 import type { ClusterConfig } from '../config/config-types.js'
 
 /**
@@ -23,6 +23,8 @@ import type { ClusterConfig } from '../config/config-types.js'
 
 /** Like nginx `ssl_handshake_timeout` (60 s there); shorter, because a stalled handshake only costs us. */
 const TLS_HANDSHAKE_TIMEOUT_MS = 10_000
+
+const PONG = Object.freeze({ type: 'ws-cluster:pong' }) as WorkerToPrimary
 
 let serving: Serving | null = null
 const exit = new WorkerExit(() => serving)
@@ -74,15 +76,6 @@ async function setup (message: SetupMessage): Promise<void> {
   }
 }
 
-async function loadUserApp (file: string): Promise<FastifyPluginAsync> {
-  const mod = await import(pathToFileURL(file).href) as { default?: unknown }
-  const plugin = mod.default ?? mod
-  if (typeof plugin !== 'function') {
-    throw new TypeError(`app ${file} must export a Fastify plugin function as its default export; got ${typeof plugin}`)
-  }
-  return plugin as FastifyPluginAsync
-}
-
 function statsOf (app: FastifyInstance): WorkerStats {
   return app.wsProxy.stats()
 }
@@ -116,6 +109,9 @@ function onMessage (message: unknown, handle: unknown): void {
       break
     case 'ws-cluster:update':
       update(msg.id, msg.config).catch(() => {})
+      break
+    case 'ws-cluster:ping':
+      send(PONG)
       break
     case 'ws-cluster:stats-request':
       if (serving !== null) send({ type: 'ws-cluster:stats-response', id: msg.id, stats: statsOf(serving.app) })

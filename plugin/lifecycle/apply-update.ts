@@ -3,6 +3,7 @@ import type { OpenConnection } from '../open-connection.js'
 import type { ResolvedRoute } from '../options/options-types.js'
 import { resolveOptions } from '../options/options-validate.js'
 import { buildRoutes, type ProxyRuntime } from '../proxy-runtime.js'
+import type { UpstreamDns } from '../upstream/upstream-dns.js'
 import { UpstreamGroup } from '../upstream/upstream-group.js'
 import type { UpstreamServer } from '../upstream/upstream-server.js'
 import { planUpdate, type UpdateChange } from './update-plan.js'
@@ -31,9 +32,9 @@ export interface UpdateResult {
  * upgrades here (no other Fastify route of the app shadows its path).
  *
  * @example
- * const result = applyUpdate(runtime, newOptions, () => true, fastify.log)
+ * const result = await applyUpdate(runtime, newOptions, () => true, fastify.log)
  */
-export function applyUpdate (runtime: ProxyRuntime, raw: unknown, routable: (route: ResolvedRoute) => boolean, log: FastifyBaseLogger): UpdateResult {
+export async function applyUpdate (runtime: ProxyRuntime, raw: unknown, routable: (route: ResolvedRoute) => boolean, log: FastifyBaseLogger): Promise<UpdateResult> {
   const plan = planUpdate(runtime.options, resolveOptions(raw))
   const { options } = plan
   const running = new Set(runtime.options.routes.map(route => route.path))
@@ -45,15 +46,19 @@ export function applyUpdate (runtime: ProxyRuntime, raw: unknown, routable: (rou
   })
 
   const leaving: UpstreamServer[] = []
+  const resolvers: UpstreamDns[] = []
   for (const [name, config] of options.upstreams) {
     const group = runtime.groups.get(name)
-    if (group === undefined) runtime.groups.set(name, new UpstreamGroup(config))
-    else leaving.push(...group.reconfigure(config).removed)
+    if (group !== undefined && JSON.stringify(group.config) === JSON.stringify(config)) continue
+    if (group !== undefined) leaving.push(...group.reconfigure(config).removed)
+    // A changed group gets a resolver for its new entries (a kept name keeps its addresses until it answers).
+    const dns = runtime.addGroup(name, group ?? new UpstreamGroup(config))
+    if (dns !== null) resolvers.push(dns)
   }
   for (const [name, group] of runtime.groups) {
     if (options.upstreams.has(name)) continue
     leaving.push(...group.servers)
-    runtime.groups.delete(name)
+    runtime.removeGroup(name)
   }
   // A server that moved to another group, or whose group was renamed, is not gone.
   const usable = new Set([...options.upstreams.values()].flatMap(group => group.servers).filter(server => !server.down).map(server => server.url))
@@ -61,11 +66,7 @@ export function applyUpdate (runtime: ProxyRuntime, raw: unknown, routable: (rou
 
   runtime.options = options
   runtime.routes = buildRoutes(options, runtime.groups)
-  const paths = new Set(options.routes.map(route => route.path))
-  for (const path of paths) runtime.counters.route(path)
-  for (const [path, stats] of runtime.counters.routes) {
-    if (!paths.has(path) && stats.open === 0) runtime.counters.routes.delete(path)
-  }
+  runtime.counters.setRoutes(options.routes)
   runtime.limits.setLimits(options.limits.maxConnections, options.limits.maxConnectionsPerIp)
   runtime.admission.setLimits(options.limits.maxConnections, options.limits.maxConnectionsPerIp)
 
@@ -80,5 +81,7 @@ export function applyUpdate (runtime: ProxyRuntime, raw: unknown, routable: (rou
   runtime.closeSpread(down, 1012, 'server-down', options.closeSpread)
   const closing = removed.length + down.length
   log.info({ applied: plan.applied.length, notApplied: plan.notApplied, closing, closeSpread: options.closeSpread }, 'wsProxy options updated in place')
+  // Like at start: the first answers of new names, with a bounded wait.
+  await Promise.all(resolvers.map(async (dns) => await dns.start()))
   return { applied: plan.applied, notApplied: plan.notApplied, closing }
 }

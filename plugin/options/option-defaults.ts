@@ -14,12 +14,34 @@ export const SERVER_DEFAULTS = {
   failTimeout: 10_000,
   maxConns: 0,
   backup: false,
-  down: false
+  down: false,
+  srv: false
 } as const
 
 export const UPSTREAM_DEFAULTS = {
   balance: 'round-robin' as BalanceMethod,
-  keepalive: 64
+  keepalive: 64,
+  /** nginx Plus re-resolves at the TTL; without a TTL (system resolver) this is the pace. */
+  resolveInterval: 30_000,
+  resolver: null
+} as const
+
+/** How host-name servers are resolved (see upstream/upstream-dns.ts). */
+export const DNS_DEFAULTS = {
+  /** Bounds of `resolveInterval`. */
+  resolveIntervalMin: 100,
+  resolveIntervalMax: 86_400_000,
+  /** Shortest wait between two resolutions of one name (TTL 0, failures in a loop), unless resolveInterval is shorter. */
+  minInterval: 1_000,
+  /** After a failed resolution (timeout, SERVFAIL, refused) or a name that does not exist, ask again this soon (at most resolveInterval). */
+  retryInterval: 5_000,
+  /** One query's timeout and tries when `resolver` is set (c-ares doubles the timeout per try). */
+  queryTimeout: 1_000,
+  queryTries: 2,
+  /** Registration waits this long at most for the first answers before serving. */
+  startWait: 5_000,
+  /** SRV weights (0-65535) are capped at the largest server weight (ketama points grow with it). */
+  maxWeight: 1000
 } as const
 
 export const ROUTE_DEFAULTS = {
@@ -37,7 +59,9 @@ export const ROUTE_DEFAULTS = {
 export const LIMIT_DEFAULTS = {
   maxConnections: 0,
   maxConnectionsPerIp: 0,
-  maxUrlLength: 8192
+  maxUrlLength: 8192,
+  /** 128 = every IPv6 address is its own client. */
+  ipv6Prefix: 128
 } as const
 
 export const TOP_DEFAULTS = {

@@ -1,4 +1,5 @@
 import type { Duration } from './duration.js'
+import type { ResolvedRouteHeaders } from './header-template.js'
 
 /** How a route carries a WebSocket once the upstream switched protocols. */
 export type RouteMode = 'tunnel'
@@ -22,6 +23,12 @@ export interface UpstreamServerOptions {
   backup?: boolean
   /** Never used (nginx `down`). */
   down?: boolean
+  /**
+   * The URL's host is a DNS SRV name (`http://_ws._tcp.chat.example`, no
+   * port): its records give the addresses, ports and weights; the lowest
+   * priority are primaries, the others backups (nginx `service=`). Default false.
+   */
+  srv?: boolean
 }
 
 /** An upstream group: nginx `upstream NAME { ... }`. */
@@ -33,6 +40,18 @@ export interface UpstreamOptions {
   servers: Array<string | UpstreamServerOptions>
   /** Idle keep-alive connections kept per group for plain HTTP passthrough (nginx `keepalive`). Default 64. */
   keepalive?: number
+  /**
+   * How often servers given by host name are resolved again. Default 30 s;
+   * a shorter DNS TTL (known when `resolver` is set) brings it forward, but
+   * never below 1 s. (nginx `resolver ... valid=`)
+   */
+  resolveInterval?: Duration
+  /**
+   * DNS servers to ask for this group's host names (`"10.96.0.10"`,
+   * `"10.96.0.10:53"`, `"[fd00::10]:53"`), with TTLs (nginx `resolver`).
+   * Default: the system resolver (getaddrinfo: /etc/hosts, search domains), which gives no TTLs.
+   */
+  resolver?: string[]
 }
 
 /** A proxied location: nginx `location PATH { proxy_pass http://UPSTREAM; ... }`. */
@@ -59,6 +78,33 @@ export interface RouteOptions {
   preserveHost?: boolean
   /** Also proxy non-upgrade requests on this route (Socket.IO polling, health checks). Default false. */
   http?: boolean
+  /** Upstream request headers (nginx `proxy_set_header`); see {@link RouteHeadersOptions}. */
+  headers?: RouteHeadersOptions
+  /**
+   * Replaces the part of the path the route matched, as the URI of nginx's
+   * `proxy_pass http://b/uri` does: route `/ws/*` with `'/'` sends `/ws/chat?x=1`
+   * upstream as `/chat?x=1`; route `/ws` with `'/socket'` sends `/socket`.
+   */
+  upstreamPath?: string
+}
+
+/**
+ * Upstream request headers of a route. Values are literals or use nginx
+ * variables: `$host`, `$http_host`, `$server_port`, `$remote_addr`, `$scheme`,
+ * `$request_uri`, `$http_<name>` (or `${name}`). A value that comes out empty
+ * is not sent. Upgrade, Connection, Sec-WebSocket-* and hop-by-hop headers
+ * belong to the proxy.
+ *
+ * @example
+ * { set: { Host: '$host:$server_port', 'X-Tenant': '$http_x_tenant' }, append: { Via: '1.1 ws-cluster' }, remove: ['X-Debug'] }
+ */
+export interface RouteHeadersOptions {
+  /** Replace every copy the client sent, and the built-in Host, X-Forwarded-* and X-Real-IP. */
+  set?: Record<string, string>
+  /** Add a value after the copies sent anyway. */
+  append?: Record<string, string>
+  /** Never send these upstream (names ignore case); Host cannot be removed. */
+  remove?: string[]
 }
 
 /** Connection and request limits (nginx `worker_connections`, `limit_conn`, `large_client_header_buffers`). */
@@ -69,6 +115,11 @@ export interface LimitsOptions {
   maxConnectionsPerIp?: number
   /** Longest request target (path and query) accepted; longer gets 414. Default 8192. */
   maxUrlLength?: number
+  /**
+   * IPv6 clients whose addresses share this many leading bits are one client (1 to 128;
+   * default 128). The cluster sends them to one worker; 64 suits hosts that own a /64.
+   */
+  ipv6Prefix?: number
 }
 
 /** Options of `fastify.register(wsProxy, options)`. */
@@ -103,6 +154,18 @@ export interface ResolvedServer {
   maxConns: number
   backup: boolean
   down: boolean
+  /** `host` is an SRV name whose records give the servers (the validator always sets it; absent = false). */
+  srv?: boolean
+  /** Set on a server found through DNS: where it came from (see {@link ResolvedServerOrigin}). */
+  dns?: ResolvedServerOrigin
+}
+
+/** Where a server found through DNS came from. */
+export interface ResolvedServerOrigin {
+  /** The configured URL (`http://chat.default.svc.cluster.local:9000`), for logs and status. */
+  entry: string
+  /** The host name this address stands for (the URL's host, or an SRV record's target): sent as TLS SNI and in Host when preserveHost is false. */
+  hostname: string
 }
 
 export type ResolvedHashKey =
@@ -115,6 +178,10 @@ export interface ResolvedUpstream {
   hashKey: ResolvedHashKey
   servers: ResolvedServer[]
   keepalive: number
+  /** ms; the validator always sets it (absent = the default). */
+  resolveInterval?: number
+  /** DNS servers for host-name servers; null or absent = the system resolver. */
+  resolver?: string[] | null
 }
 
 export interface ResolvedRoute {
@@ -131,6 +198,9 @@ export interface ResolvedRoute {
   forwardedHeaders: boolean
   preserveHost: boolean
   http: boolean
+  /** The compiled `headers` option; null when the route has none. */
+  headers: ResolvedRouteHeaders | null
+  upstreamPath: string | null
 }
 
 export interface ResolvedOptions {

@@ -10,13 +10,13 @@ export const PROXY_KEYS = ['upstreams', 'routes', 'limits'] as const
 const TOP_KEYS = [...PROXY_KEYS, 'shutdownTimeout', 'closeSpread', 'accessLog'] as const
 // Keys Fastify itself passes to every plugin.
 const FASTIFY_REGISTER_KEYS = ['prefix', 'logLevel', 'logSerializers'] as const
-const LIMIT_KEYS = ['maxConnections', 'maxConnectionsPerIp', 'maxUrlLength'] as const
+const LIMIT_KEYS = ['maxConnections', 'maxConnectionsPerIp', 'maxUrlLength', 'ipv6Prefix'] as const
 
 function resolveLimits (value: unknown, problems: Problems): ResolvedOptions['limits'] {
   const limits: ResolvedOptions['limits'] = { ...LIMIT_DEFAULTS }
   if (value === undefined) return limits
-  if (!checkObject(value, 'limits', LIMIT_KEYS, problems, 'an object { maxConnections?, maxConnectionsPerIp?, maxUrlLength? }')) return limits
-  const bounds = { maxConnections: [0, COUNT_MAX], maxConnectionsPerIp: [0, COUNT_MAX], maxUrlLength: [16, 1_048_576] } as const
+  if (!checkObject(value, 'limits', LIMIT_KEYS, problems, 'an object { maxConnections?, maxConnectionsPerIp?, maxUrlLength?, ipv6Prefix? }')) return limits
+  const bounds = { maxConnections: [0, COUNT_MAX], maxConnectionsPerIp: [0, COUNT_MAX], maxUrlLength: [16, 1_048_576], ipv6Prefix: [1, 128] } as const
   for (const key of LIMIT_KEYS) {
     if (value[key] === undefined) continue
     limits[key] = checkInteger(value[key], `limits.${key}`, bounds[key][0], bounds[key][1], problems) ?? limits[key]

@@ -1,10 +1,11 @@
 import type { ResolvedRoute, RouteMode } from './options-types.js'
 import { checkBoolean, checkDuration, checkEnum, checkObject, got, indexPath, keyPath, type Problems } from './option-checks.js'
 import { ROUTE_DEFAULTS } from './option-defaults.js'
+import { resolveRouteHeaders, resolveUpstreamPath } from './validate-route-headers.js'
 
 const ROUTE_KEYS = [
   'path', 'upstream', 'mode', 'connectTimeout', 'handshakeTimeout', 'idleTimeout', 'sendTimeout', 'finTimeout',
-  'forwardedHeaders', 'preserveHost', 'http'
+  'forwardedHeaders', 'preserveHost', 'http', 'headers', 'upstreamPath'
 ] as const
 const ROUTE_MODES: readonly RouteMode[] = ['tunnel']
 const DURATIONS = ['connectTimeout', 'handshakeTimeout', 'idleTimeout', 'sendTimeout', 'finTimeout'] as const
@@ -59,6 +60,8 @@ function resolveRoute (value: unknown, path: string, upstreamNames: readonly str
     const flag = checkBoolean(value[key], keyPath(path, key), problems)
     if (flag !== undefined) flags[key] = flag
   }
+  const headers = resolveRouteHeaders(value.headers, keyPath(path, 'headers'), problems)
+  const upstreamPath = resolveUpstreamPath(value.upstreamPath, keyPath(path, 'upstreamPath'), problems)
   if (problems.length > before || where === undefined || mode === undefined) return undefined
   return {
     ...where,
@@ -71,7 +74,9 @@ function resolveRoute (value: unknown, path: string, upstreamNames: readonly str
     finTimeout: timeouts.finTimeout,
     forwardedHeaders: flags.forwardedHeaders,
     preserveHost: flags.preserveHost,
-    http: flags.http
+    http: flags.http,
+    headers,
+    upstreamPath
   }
 }
 

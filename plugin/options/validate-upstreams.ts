@@ -4,9 +4,10 @@ import {
   checkBoolean, checkDuration, checkEnum, checkInteger, checkObject, checkRecord, got, indexPath, keyPath, type Problems
 } from './option-checks.js'
 import { BALANCE_METHODS, COUNT_MAX, SERVER_DEFAULTS, UPSTREAM_DEFAULTS } from './option-defaults.js'
+import { checkSrvServer, resolveDnsOptions } from './validate-dns.js'
 
-const UPSTREAM_KEYS = ['balance', 'hashKey', 'servers', 'keepalive'] as const
-const SERVER_KEYS = ['url', 'weight', 'maxFails', 'failTimeout', 'maxConns', 'backup', 'down'] as const
+const UPSTREAM_KEYS = ['balance', 'hashKey', 'servers', 'keepalive', 'resolveInterval', 'resolver'] as const
+const SERVER_KEYS = ['url', 'weight', 'maxFails', 'failTimeout', 'maxConns', 'backup', 'down', 'srv'] as const
 const URL_ALLOWED = 'an absolute http:// or https:// URL with a host, such as "http://127.0.0.1:9001"'
 const SERVERS_ALLOWED = 'a non-empty array of server URLs or { url, weight, ... } objects'
 const HASH_KEY_ALLOWED = '"remote-addr", "header:NAME", "query:NAME" or "cookie:NAME"'
@@ -53,8 +54,10 @@ function resolveServer (value: unknown, path: string, problems: Problems): Resol
     failTimeout: option('failTimeout', SERVER_DEFAULTS.failTimeout, (v, p) => checkDuration(v, p, problems)),
     maxConns: option('maxConns', SERVER_DEFAULTS.maxConns, (v, p) => checkInteger(v, p, 0, COUNT_MAX, problems)),
     backup: option<boolean>('backup', SERVER_DEFAULTS.backup, (v, p) => checkBoolean(v, p, problems)),
-    down: option<boolean>('down', SERVER_DEFAULTS.down, (v, p) => checkBoolean(v, p, problems))
+    down: option<boolean>('down', SERVER_DEFAULTS.down, (v, p) => checkBoolean(v, p, problems)),
+    srv: option<boolean>('srv', SERVER_DEFAULTS.srv, (v, p) => checkBoolean(v, p, problems))
   }
+  if (server.srv && address !== undefined) checkSrvServer(value.url as string, address.host, path, problems)
   return address === undefined || problems.length > before ? undefined : { ...address, ...server }
 }
 
@@ -98,7 +101,7 @@ function resolveHashKey (value: unknown, path: string, problems: Problems): Reso
 
 function resolveUpstream (name: string, value: unknown, problems: Problems): ResolvedUpstream | undefined {
   const path = keyPath('upstreams', name)
-  if (!checkObject(value, path, UPSTREAM_KEYS, problems, 'an object { servers: [...], balance?, hashKey?, keepalive? }')) return undefined
+  if (!checkObject(value, path, UPSTREAM_KEYS, problems, 'an object { servers: [...], balance?, hashKey?, keepalive?, resolveInterval?, resolver? }')) return undefined
   const before = problems.length
   const balance = value.balance === undefined ? UPSTREAM_DEFAULTS.balance : checkEnum(value.balance, keyPath(path, 'balance'), BALANCE_METHODS, problems)
   const hashKey = resolveHashKey(value.hashKey, keyPath(path, 'hashKey'), problems)
@@ -107,8 +110,9 @@ function resolveUpstream (name: string, value: unknown, problems: Problems): Res
   }
   const keepalive = value.keepalive === undefined ? UPSTREAM_DEFAULTS.keepalive : checkInteger(value.keepalive, keyPath(path, 'keepalive'), 0, 100_000, problems)
   const servers = resolveServers(value.servers, keyPath(path, 'servers'), problems)
+  const dns = resolveDnsOptions(value, path, problems)
   if (problems.length > before || balance === undefined || hashKey === undefined || keepalive === undefined || servers === undefined) return undefined
-  return { name, balance, hashKey, servers, keepalive }
+  return { name, balance, hashKey, servers, keepalive, ...dns }
 }
 
 /** `upstreams`: every named group resolved, or undefined for each that has problems (their names still count as defined). */

@@ -11,6 +11,7 @@ import type { ProxyRuntime, UpgradeClaim } from '../proxy-runtime.js'
 import { UpstreamAttempt } from './upstream-attempt.js'
 import { buildUpgradeRequestHeaders } from './upstream-request-headers.js'
 import type { UpstreamServer } from '../upstream/upstream-server.js'
+import { upstreamTarget } from '../upstream-path.js'
 import { UpgradeSession } from './upgrade-session.js'
 import { checkUpgradeAnswer, clientSwitchHead, isWebSocketUpgrade, validateUpgradeRequest } from './websocket-handshake.js'
 
@@ -52,6 +53,8 @@ export async function proxyUpgrade (
   const webSocket = isWebSocketUpgrade(req)
   const ctx = { clientAddress: session.clientAddress, hashKey: hashKeyOf(group.config.hashKey, req, session.clientAddress) }
   const encrypted = (req.socket as TLSSocket).encrypted === true
+  // The dispatcher matched this route on req.url itself, so it begins with the part upstreamPath replaces.
+  const path = upstreamTarget(route.config, req.url ?? '/') as string
   const tried = new Set<UpstreamServer>()
   const watch = new ClientWatch(socket)
   let lastError: HttpError | null = null
@@ -64,7 +67,7 @@ export async function proxyUpgrade (
         const err: HttpError = lastError ??
           (group.lastPickFailure === 'max-conns' ? new UpstreamsAtMaxConnsError(group.name) : new NoLiveUpstreamError(group.name))
         session.fail()
-        request.log.error({ upstream: group.name, err }, 'upgrade failed: no upstream answered')
+        request.log.error({ upstream: group.name, err, reason: group.noServersReason ?? undefined }, 'upgrade failed: no upstream answered')
         return reply.code(err.statusCode ?? 502).send(err)
       }
       tried.add(server)
@@ -72,7 +75,7 @@ export async function proxyUpgrade (
       const attempt = new UpstreamAttempt({
         server: server.config,
         method: req.method ?? 'GET',
-        path: req.url ?? '/',
+        path,
         headers: buildUpgradeRequestHeaders(req, { route: route.config, server: server.config, clientAddress: session.clientAddress, encrypted }),
         connectTimeout: route.config.connectTimeout,
         handshakeTimeout: route.config.handshakeTimeout

@@ -121,6 +121,7 @@ export class UpgradeSession {
       reqId: this.reqId,
       route: this.route.config.path,
       upstream: this.server?.id,
+      upstreamName: this.server?.config.dns?.entry,
       client: this.clientAddress,
       status,
       durationMs: Date.now() - this.startedAt,

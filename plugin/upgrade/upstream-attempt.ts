@@ -53,7 +53,7 @@ export class UpstreamAttempt {
     const { server } = this.opts
     const tcp = netConnect({ host: server.host, port: server.port, allowHalfOpen: true })
     const socket = server.protocol === 'https:'
-      ? tlsConnect({ socket: tcp, servername: isIp(server.host) ? undefined : server.host, ALPNProtocols: ['http/1.1'], rejectUnauthorized: false })
+      ? tlsConnect({ socket: tcp, servername: sniName(server), ALPNProtocols: ['http/1.1'], rejectUnauthorized: false })
       : tcp
     this.socket = socket
     socket.setNoDelay(true)
@@ -153,4 +153,10 @@ function ignoreError (): void {}
 
 function isIp (host: string): boolean {
   return /^[\d.]+$/.test(host) || host.includes(':')
+}
+
+/** SNI names the host, never an address: for a server found through DNS, the name it was found under. */
+function sniName (server: ResolvedServer): string | undefined {
+  const host = server.dns?.hostname ?? server.host
+  return isIp(host) ? undefined : host
 }

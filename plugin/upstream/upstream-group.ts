@@ -1,4 +1,6 @@
-import type { BalanceMethod, ResolvedUpstream } from '../options/options-types.js'
+import type { BalanceMethod, ResolvedServer, ResolvedUpstream } from '../options/options-types.js'
+import { needsResolution } from '../options/validate-dns.js'
+import type { DnsNameStatus } from './dns-status.js'
 import { UpstreamServer, type UpstreamServerStats } from './upstream-server.js'
 import { createTier, type Balancer, type PeerTier, type PickContext } from './balancer.js'
 import { ConsistentHashBalancer } from './consistent-hash.js'
@@ -24,7 +26,16 @@ export interface UpstreamGroupOptions {
 export interface UpstreamGroupStats {
   name: string
   balance: BalanceMethod
+  /** The servers in use, then those DNS removed that still carry connections (`draining: true`). */
   servers: UpstreamServerStats[]
+  /** One entry per server given by host name: its addresses, last resolution and last error. */
+  dns?: DnsNameStatus[]
+}
+
+/** What a change of the server set did (R44). */
+export interface ServerSetChange {
+  added: UpstreamServer[]
+  removed: UpstreamServer[]
 }
 
 /**
@@ -49,57 +60,75 @@ export interface UpstreamGroupStats {
  */
 export class UpstreamGroup {
   readonly name: string
+  /** Replaced by {@link reconfigure} when an update changes the group. */
   config: ResolvedUpstream
-  /** Every server in configuration order, backups and `down` ones included. */
-  servers: readonly UpstreamServer[]
   /** Why the last `pick` returned undefined; null after a successful pick. */
   lastPickFailure: PickFailure | null = null
+  /** Set while the group has no server at all because its names resolved to nothing (or not yet): said in the 502's log line. */
+  noServersReason: string | null = null
+  /** Told about every failed attempt (DNS re-resolves the server's name early). */
+  onFailure: ((server: UpstreamServer) => void) | null = null
+  /** The DNS figures of the group's host-name servers, for stats. */
+  dnsStatus: (() => DnsNameStatus[]) | null = null
 
+  private current: UpstreamServer[] = []
+  /** Servers DNS removed while connections still used them: shown in stats until those end. */
+  private readonly draining = new Set<UpstreamServer>()
+  /** Per configured entry, its servers now: itself for an IP literal, its addresses for a host name. */
+  private entryServers: ResolvedServer[][]
+  private readonly random: RandomSource
   private primary!: Balancer
   private backup: Balancer | undefined
   private single = false
-  private readonly random: RandomSource
 
   constructor (config: ResolvedUpstream, options: UpstreamGroupOptions = {}) {
     this.name = config.name
     this.config = config
     this.random = options.random ?? Math.random
-    this.servers = config.servers.map(server => new UpstreamServer(server))
-    this.buildBalancers()
+    this.entryServers = config.servers.map(server => needsResolution(server) ? [] : [server])
+    this.rebuild()
+  }
+
+  /** Every server in use, in configuration order (a name's addresses in address order), backups and `down` ones included. */
+  get servers (): readonly UpstreamServer[] {
+    return this.current
   }
 
   /**
-   * Applies new settings in place (an update): servers are matched by URL
-   * and keep their connection counts and health, new ones are added, and the
-   * balancers are rebuilt over the new list. Returns the servers that left
-   * the group and those newly marked `down`: whether their open connections
-   * end is the caller's decision (a server may have moved to another group).
+   * Replaces the servers of configured entry `index` (the addresses its name
+   * resolved to). A server whose address and settings stay keeps its state
+   * (health, failure window, connection counts); one that leaves gets no new
+   * connections while its open ones go on (R45). Any change restarts the
+   * round-robin sequence, so it is smooth over the new set from the start.
    */
-  reconfigure (config: ResolvedUpstream): { removed: UpstreamServer[], down: UpstreamServer[] } {
-    const byUrl = new Map<string, UpstreamServer[]>()
-    for (const server of this.servers) byUrl.set(server.id, [...(byUrl.get(server.id) ?? []), server])
-    const down: UpstreamServer[] = []
-    this.servers = config.servers.map(serverConfig => {
-      const kept = byUrl.get(serverConfig.url)?.shift()
-      if (kept === undefined) return new UpstreamServer(serverConfig)
-      if (serverConfig.down && !kept.config.down) down.push(kept)
-      kept.reconfigure(serverConfig)
-      return kept
-    })
-    const removed = [...byUrl.values()].flat()
-    this.config = config
-    this.buildBalancers()
-    return { removed, down }
+  setEntryServers (index: number, servers: readonly ResolvedServer[]): ServerSetChange {
+    const before = this.entryServers[index]
+    // The usual answer is the same set: leave the balancers (and ketama points) as they are.
+    if (before.length === servers.length && before.every((server, i) => server.url === servers[i].url && sameSettings(server, servers[i]))) {
+      return { added: [], removed: [] }
+    }
+    this.entryServers[index] = [...servers]
+    return this.rebuild()
   }
 
-  private buildBalancers (): void {
-    const primaries = this.servers.filter(server => !server.config.backup)
-    const backups = this.servers.filter(server => server.config.backup)
-    this.single = primaries.length === 1 && backups.length === 0
-    this.primary = createBalancer(this.config.balance, createTier(primaries, this.single), this.random)
-    this.backup = backups.length === 0
-      ? undefined
-      : createBalancer(this.config.balance, createTier(backups, false), this.random)
+  /**
+   * Applies new settings in place (an update, R142): servers are matched by
+   * URL and keep their health and connection counts, even when their weight
+   * or other settings change; new ones are added. A host-name entry that
+   * stays keeps the addresses it resolved to until its name is resolved
+   * again. Returns the servers that left the group (those with open
+   * connections are listed as draining until they end) and those newly
+   * marked `down`: whether their connections end is the caller's decision
+   * (a server may have moved to another group).
+   */
+  reconfigure (config: ResolvedUpstream): { removed: UpstreamServer[], down: UpstreamServer[] } {
+    const wasDown = new Map(this.current.map(server => [server.id, server.config.down]))
+    const resolved = new Map(this.config.servers.map((entry, i) => [entry.url, this.entryServers[i] ?? []]))
+    this.config = config
+    this.entryServers = config.servers.map(entry => needsResolution(entry) ? [...(resolved.get(entry.url) ?? [])] : [entry])
+    const { removed } = this.rebuild(true)
+    const down = this.current.filter(server => server.config.down && wasDown.get(server.id) === false)
+    return { removed, down }
   }
 
   /**
@@ -126,11 +155,13 @@ export class UpstreamGroup {
 
   release (server: UpstreamServer): void {
     if (server.active > 0) server.active--
+    if (server.active === 0) this.draining.delete(server)
   }
 
   /** A failed connect or handshake (R22): counts towards `maxFails` and lowers its round-robin share. */
   recordFailure (server: UpstreamServer, now: number = Date.now()): void {
     server.recordFailure(now)
+    this.onFailure?.(server)
   }
 
   /** A completed handshake: clears the failure count once its window has passed. */
@@ -139,11 +170,55 @@ export class UpstreamGroup {
   }
 
   stats (now: number = Date.now()): UpstreamGroupStats {
-    return {
-      name: this.name,
-      balance: this.config.balance,
-      servers: this.servers.map(server => server.toJSON(now))
+    const servers = this.current.map(server => serverStats(server, now, false))
+    for (const server of this.draining) servers.push(serverStats(server, now, true))
+    const stats: UpstreamGroupStats = { name: this.name, balance: this.config.balance, servers }
+    if (this.dnsStatus !== null) stats.dns = this.dnsStatus()
+    return stats
+  }
+
+  /**
+   * Builds the server list and balancers from the entries, reusing the
+   * servers that stay: with the same settings (a DNS answer), or with any
+   * settings when `reconfigured` (an update; the kept server takes the new ones).
+   */
+  private rebuild (reconfigured = false): ServerSetChange {
+    const previous = new Map<string, UpstreamServer>()
+    for (const server of this.draining) previous.set(server.id, server)
+    for (const server of this.current) previous.set(server.id, server)
+    const next: UpstreamServer[] = []
+    const added: UpstreamServer[] = []
+    const seen = new Set<string>()
+    for (const entry of this.entryServers) {
+      for (const config of entry) {
+        // An address claimed by two entries is one server: the first entry's.
+        if (seen.has(config.url)) continue
+        seen.add(config.url)
+        const kept = previous.get(config.url)
+        if (kept !== undefined && (reconfigured || sameSettings(kept.config, config))) {
+          previous.delete(config.url)
+          this.draining.delete(kept)
+          kept.reconfigure(config)
+          next.push(kept)
+        } else {
+          const fresh = new UpstreamServer(config)
+          added.push(fresh)
+          next.push(fresh)
+        }
+      }
     }
+    const removed = [...previous.values()].filter(server => !this.draining.has(server))
+    for (const server of removed) if (server.active > 0) this.draining.add(server)
+    if (added.length + removed.length > 0) for (const server of next) server.currentWeight = 0
+    this.current = next
+    const primaries = next.filter(server => !server.config.backup)
+    const backups = next.filter(server => server.config.backup)
+    this.single = primaries.length === 1 && backups.length === 0
+    this.primary = createBalancer(this.config.balance, createTier(primaries, this.single), this.random)
+    this.backup = backups.length === 0
+      ? undefined
+      : createBalancer(this.config.balance, createTier(backups, false), this.random)
+    return { added, removed }
   }
 
   private failureReason (tried: ReadonlySet<UpstreamServer>, now: number): PickFailure {
@@ -153,6 +228,21 @@ export class UpstreamGroup {
     }
     return 'no-live-upstreams'
   }
+}
+
+/** A server's stats, with where DNS found it and whether it only finishes old connections. */
+function serverStats (server: UpstreamServer, now: number, draining: boolean): UpstreamServerStats {
+  const stats = server.toJSON(now)
+  if (server.config.dns !== undefined) stats.name = server.config.dns.entry
+  if (draining) stats.draining = true
+  return stats
+}
+
+/** Same address and same options: the server may keep its state. */
+function sameSettings (a: ResolvedServer, b: ResolvedServer): boolean {
+  return a.weight === b.weight && a.maxFails === b.maxFails && a.failTimeout === b.failTimeout &&
+    a.maxConns === b.maxConns && a.backup === b.backup && a.down === b.down &&
+    a.dns?.entry === b.dns?.entry && a.dns?.hostname === b.dns?.hostname
 }
 
 function createBalancer (method: BalanceMethod, tier: PeerTier, random: RandomSource): Balancer {

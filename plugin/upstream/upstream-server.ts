@@ -14,6 +14,10 @@ export interface UpstreamServerStats {
   failures: number
   weight: number
   backup: boolean
+  /** For a server found through DNS: the configured URL it was resolved from. */
+  name?: string
+  /** DNS no longer lists it: it takes no new connections while its open ones finish. */
+  draining?: boolean
 }
 
 /**

@@ -28,6 +28,8 @@ export interface EchoBackendOptions {
   onConnection?: (ws: WebSocket, req: IncomingMessage) => void
   /** Echo messages back (default true); false leaves the socket to `onConnection`. */
   echo?: boolean
+  /** Where to listen (a loopback address, port 0 = free); default 127.0.0.1, a free port. */
+  listen?: { host: string, port: number }
 }
 
 /** Starts an echo backend: every message comes back as sent (binary stays binary). */
@@ -60,7 +62,7 @@ export async function startEchoBackend (opts: EchoBackendOptions = {}): Promise<
     })
   })
   return {
-    ...await listenOnLoopback(server),
+    ...await listenOnLoopback(server, opts.listen),
     server,
     wss,
     upgrades,
@@ -164,9 +166,16 @@ export async function startRawBackend (answer: (exchange: RawExchange) => void):
   }
 }
 
-/** Listens on 127.0.0.1 with a free port; the address to reach it by. */
-async function listenOnLoopback (server: Server | NetServer): Promise<{ url: string, port: number }> {
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+/** Listens on 127.0.0.1 (or `at`) with a free port (or `at.port`); the address to reach it by. Rejects on EADDRINUSE. */
+async function listenOnLoopback (server: Server | NetServer, at = { host: '127.0.0.1', port: 0 }): Promise<{ url: string, port: number }> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(at.port, at.host, () => {
+      server.removeListener('error', reject)
+      resolve()
+    })
+  })
   const port = (server.address() as AddressInfo).port
-  return { url: `http://127.0.0.1:${port}`, port }
+  const host = at.host.includes(':') ? `[${at.host}]` : at.host
+  return { url: `http://${host}:${port}`, port }
 }

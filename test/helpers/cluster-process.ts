@@ -63,13 +63,31 @@ export interface RunningCluster {
  * const cluster = await startCluster(dir, config)
  * try { ... } finally { await cluster.kill() }
  */
-export async function startCluster (dir: string, config: object, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}, readyMessage = 'ws-cluster ready'): Promise<RunningCluster> {
-  const configFile = join(dir, 'ws-cluster.config.json')
+export interface StartOptions {
+  /** File name of the config in `dir`; default `ws-cluster.config.json`. */
+  configName?: string
+  /** Runs the CLI through `sh -c '<prefix> exec node cli.js start …'` (e.g. `umask 000;`). */
+  shellPrefix?: string
+  /** Its own process group (so a test can signal the whole group). */
+  detached?: boolean
+  /** Another command line that starts the cluster with this config file (e.g. through `npx`). */
+  command?: (configFile: string) => { file: string, args: string[] }
+}
+
+export async function startCluster (dir: string, config: object, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}, readyMessage = 'ws-cluster ready', options: StartOptions = {}): Promise<RunningCluster> {
+  const configFile = join(dir, options.configName ?? 'ws-cluster.config.json')
   writeFileSync(configFile, JSON.stringify(config, null, 2))
-  const child = spawn(process.execPath, [CLI, 'start', '--config', configFile, ...extraArgs], {
+  const args = [CLI, 'start', '--config', configFile, ...extraArgs]
+  const quoted = [process.execPath, ...args].map((arg) => `'${arg.replace(/'/g, "'\\''")}'`).join(' ')
+  const custom = options.command?.(configFile)
+  const [command, commandArgs] = custom !== undefined
+    ? [custom.file, custom.args]
+    : options.shellPrefix === undefined ? [process.execPath, args] : ['sh', ['-c', `${options.shellPrefix} exec ${quoted}`]]
+  const child = spawn(command, commandArgs, {
     cwd: dir,
     env: { ...process.env, WS_CLUSTER_RUN_DIR: '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.detached === true
   })
   const logs: LogLine[] = []
   const waiters = new Set<{ match: (line: LogLine) => boolean, resolve: (line: LogLine) => void }>()

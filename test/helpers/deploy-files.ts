@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -91,6 +91,8 @@ export async function checkConfigAt (configPath: string, configText: string, fil
       mkdirSync(dirname(join(root, to)), { recursive: true })
       copyFileSync(join(REPO, from), join(root, to))
     }
+    // `check` imports the `app` module (R124): an app under /app finds the image's node_modules there.
+    if (Object.keys(files).some((to) => to.startsWith('/app/'))) symlinkSync(join(REPO, 'node_modules'), join(root, 'app', 'node_modules'), 'dir')
     return await runCli(['check', '--config', target], root, 30_000, env)
   } finally {
     rmSync(root, { recursive: true, force: true })

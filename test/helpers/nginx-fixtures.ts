@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { validateConfig } from '../../cluster/config/config-validate.js'
 import type { NginxDirective } from '../../cluster/from-nginx/nginx-parser.js'
 import { translateNginx, type Translation } from '../../cluster/from-nginx/translate-nginx.js'
 import type { NoteKind } from '../../cluster/from-nginx/translation-notes.js'
@@ -49,14 +48,4 @@ export function assertEverythingAccountedFor (translation: Translation): void {
   }
   visit(translation.tree, [])
   assert.ok(!translation.notes.some(n => /nothing in from-nginx handled/.test(n.message)), 'a directive fell through every translator')
-}
-
-/**
- * Whether this ws-cluster's validator already knows the `headers` route
- * option (the translator emits it ahead of ws-cluster; until then it is left
- * out of validation with a note).
- */
-export function validatorKnowsHeaders (): boolean {
-  const probe = { upstreams: { a: { servers: ['http://127.0.0.1:9001'] } }, routes: [{ path: '/ws', upstream: 'a', headers: { set: { 'X-A': 'b' } } }] }
-  return validateConfig(probe, join(NGINX_FIXTURES, 'probe.json')).problems.length === 0
 }
