@@ -8,9 +8,20 @@ import { acceptFor } from './ws-frames.js'
  * frame — but costs far less CPU than a `ws` server because it rewrites each
  * frame in place inside the buffer it was read into: the server header is the
  * client header without the mask bit, placed where the 4 mask bytes were.
+ *
+ * One message is not echoed: the text `flood N` makes it send N bytes back at
+ * once in 64 KiB binary messages, without waiting for the client to read
+ * them — the fast upstream of W6 (slow consumer).
  */
 
 const HEADER_END = Buffer.from('\r\n\r\n')
+const FLOOD_PREFIX = 'flood '
+// One 64 KiB binary frame, written as often as a flood needs: the backend's own queue holds references, not copies.
+const FLOOD_FRAME = Buffer.concat([Buffer.from([0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0]), Buffer.alloc(65536, 7)])
+
+function flood (socket: net.Socket, bytes: number): void {
+  for (let sent = 0; sent < bytes; sent += 65536) socket.write(FLOOD_FRAME)
+}
 const KEY_RE = /\r\nsec-websocket-key:\s*([^\r\n]+)/i
 
 function upgradeAnswer (request: string): string | null {
@@ -54,6 +65,11 @@ function echoFrames (socket: net.Socket, buf: Buffer): Buffer | null {
       if (tail + 2 < size) buf[payload + tail + 2] ^= m2
     }
     const out = payload - head
+    if ((b0 & 0x0f) === 0x1 && size < 32 && buf.toString('latin1', payload, payload + FLOOD_PREFIX.length) === FLOOD_PREFIX) {
+      flood(socket, Number(buf.toString('latin1', payload + FLOOD_PREFIX.length, payload + size)))
+      offset += total
+      continue
+    }
     if ((b0 & 0x0f) === 0x8) {
       socket.end(Buffer.from([0x88, 0x00]))
       return null

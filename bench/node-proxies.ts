@@ -1,4 +1,5 @@
 import type { AddressInfo, Server } from 'node:net'
+import { fileURLToPath } from 'node:url'
 
 /**
  * The Node proxies under test, one per process: `node node-proxies.js KIND BACKEND_PORT`
@@ -12,11 +13,14 @@ import type { AddressInfo, Server } from 'node:net'
  * - wsc-plugin-untracked: the same with frame-boundary tracking switched off
  *   (`WS_CLUSTER_BENCH_FRAME_TRACKING=off`, read when the tunnel module loads), to
  *   measure what the tracking costs (target: at most 3% CPU per round trip).
+ * - wsc-relay, wsc-relay-inline, wsc-relay-pool: the plugin in relay mode without a
+ *   hook, with a no-op hook as a function, and the same no-op hook as a module in
+ *   the thread pool.
  * - fastify-http-proxy: `@fastify/http-proxy` with `websocket: true` (relays messages through `ws`).
  * - http-proxy: `http-proxy` with `ws: true` in its documented shape.
  */
 
-export const NODE_PROXY_KINDS = ['netpipe', 'wsc-plugin', 'wsc-plugin-untracked', 'fastify-http-proxy', 'http-proxy'] as const
+export const NODE_PROXY_KINDS = ['netpipe', 'wsc-plugin', 'wsc-plugin-untracked', 'wsc-relay', 'wsc-relay-inline', 'wsc-relay-pool', 'fastify-http-proxy', 'http-proxy'] as const
 export type NodeProxyKind = typeof NODE_PROXY_KINDS[number]
 
 const BACKLOG = 4096
@@ -72,10 +76,17 @@ export async function startNodeProxy (kind: NodeProxyKind, backendPort: number):
   const plugin = await import(new URL('../plugin/index.js', import.meta.url).href) as {
     default: import('fastify').FastifyPluginAsync<Record<string, unknown>>
   }
+  const hooks: Record<string, unknown> = {
+    'wsc-relay-inline': () => undefined,
+    'wsc-relay-pool': fileURLToPath(new URL('./relay-noop-hook.js', import.meta.url))
+  }
+  const route = kind === 'wsc-plugin' || kind === 'wsc-plugin-untracked'
+    ? { path: '/', upstream: 'echo' }
+    : { path: '/', upstream: 'echo', mode: 'relay', relay: hooks[kind] === undefined ? {} : { onMessage: hooks[kind] } }
   return await fastifyApp(async (app) => {
     await app.register(plugin.default, {
       upstreams: { echo: { servers: [`http://127.0.0.1:${backendPort}`] } },
-      routes: [{ path: '/', upstream: 'echo' }]
+      routes: [route]
     })
   })
 }

@@ -10,7 +10,7 @@ import { OPEN_BATCH } from './workload-runner.js'
 export type Mode = 'full' | 'quick'
 
 /** Workload groups selectable with `--workloads`. */
-export const GROUPS = ['w1', 'w2', 'w3', 'w5'] as const
+export const GROUPS = ['w1', 'w2', 'w3', 'w5', 'w6'] as const
 export type Group = typeof GROUPS[number]
 
 export interface Plan {
@@ -46,7 +46,8 @@ export function buildPlan (mode: Mode, reps: number | null, fileLimit: number, g
     ? [
         loop('w1', 1, 64, 200, 1000),
         loop('w2', 50, 64, 200, 1000),
-        { group: 'w3', kind: 'connections', id: `w34-${idle}`, count: idle, batch: OPEN_BATCH, settleMs: 500 }
+        { group: 'w3', kind: 'connections', id: `w34-${idle}`, count: idle, batch: OPEN_BATCH, settleMs: 500 },
+        { group: 'w6', kind: 'slow-consumer', id: 'w6-slow-32m', bytes: 32 * KIB * KIB, settleMs: 500 }
       ]
     : [
         loop('w1', 1, 64, 2000, 10_000),
@@ -57,7 +58,8 @@ export function buildPlan (mode: Mode, reps: number | null, fileLimit: number, g
         loop('w2', 50, 64 * KIB, 500, 2500),
         loop('w2', 256, 64 * KIB, 500, 2500),
         { group: 'w3', kind: 'connections', id: `w34-${idle}`, count: idle, batch: OPEN_BATCH, settleMs: 3000 },
-        { group: 'w5', kind: 'open-loop', id: 'w5-1000x10-64b', connections: 1000, size: 64, rate: 10, warmupMs: 1000, durationMs: 5000 }
+        { group: 'w5', kind: 'open-loop', id: 'w5-1000x10-64b', connections: 1000, size: 64, rate: 10, warmupMs: 1000, durationMs: 5000 },
+        { group: 'w6', kind: 'slow-consumer', id: 'w6-slow-64m', bytes: 64 * KIB * KIB, settleMs: 2000 }
       ]
   const compare = quick ? { warmupMs: 200, durationMs: 1000 } : { warmupMs: 1000, durationMs: 4000 }
   return {

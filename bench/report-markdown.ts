@@ -133,6 +133,34 @@ export function renderMarkdown (report: RunReport): string {
     out.push('')
   }
 
+  for (const [spec, byPath] of Object.entries(summary.slowConsumers ?? {})) {
+    out.push(`## W6 memory under a slow consumer (${spec}: the backend floods a client that reads nothing)`)
+    out.push('')
+    out.push(table(['path', 'proxy RSS growth MiB', 'errors'],
+      ids.filter((id) => byPath[id] !== undefined && id !== 'direct').map((id) => {
+        const s = byPath[id]
+        const mib = (x: Stat | null): Stat | null => x === null ? null : { ...x, median: x.median / 1024, min: x.min / 1024, max: x.max / 1024 }
+        return [id, fmt(mib(s.rssGrowthKiB)), String(s.errors)]
+      })))
+    out.push('')
+  }
+
+  const relayIds = ['wsc-plugin', 'wsc-relay', 'wsc-relay-inline', 'wsc-relay-pool', 'fastify-http-proxy'].filter((id) => loop(h.c50, id) !== undefined)
+  if (relayIds.some((id) => id.startsWith('wsc-relay'))) {
+    const cpu = (id: string): Stat | null | undefined => loop(h.c50, id)?.proxyCpuUs
+    out.push(`## Relay mode (${h.c50})`)
+    out.push('')
+    out.push(table(['path', 'proxy CPU µs/rt', '× wsc-plugin (tunnel)'], relayIds.map((id) => [id, fmt(cpu(id)), num(ratio(cpu(id), cpu('wsc-plugin')), 2)])))
+    const pool = cpu('wsc-relay-pool')
+    const inline = cpu('wsc-relay-inline')
+    if (pool != null && inline != null) {
+      out.push('')
+      // A round trip is two messages through the hook: the client's and its echo.
+      out.push(`Pool hand-off per message (a no-op hook in the thread pool minus the same hook inline, halved): ${num((pool.median - inline.median) / 2, 1)} µs of proxy CPU.`)
+    }
+    out.push('')
+  }
+
   if (report.clientComparison !== null) {
     const c = report.clientComparison
     out.push('## Load client')

@@ -78,6 +78,10 @@ function line (path: string, rep: number, spec: string, r: WorkloadResult, note:
     return `${path} rep ${rep} ${spec}: ${x.roundTripsPerSecond.toFixed(0)} rt/s of ${x.offeredPerSecond} offered, ` +
       `proxy ${x.proxyCpuUsPerRoundTrip?.toFixed(1)} µs/rt, p50 ${x.latency.p50Us?.toFixed(1)} µs, p99 ${x.latency.p99Us?.toFixed(1)} µs, errors ${x.errors}, ${others}${note}`
   }
+  if (r.kind === 'slow-consumer') {
+    const x = r.result
+    return `${path} rep ${rep} ${spec}: proxy RSS ${x.rssGrowthKiB >= 0 ? '+' : ''}${(x.rssGrowthKiB / 1024).toFixed(1)} MiB while ${(x.offeredBytes / 1048576).toFixed(0)} MiB waited unread, errors ${x.errors}${note}`
+  }
   return `${path} rep ${rep} ${spec}: client ${r.result.clientCpuUsPerRoundTrip.toFixed(2)} µs/rt`
 }
 
@@ -147,6 +151,8 @@ export async function runMatrix (
               measurements.push({ path: path.id, rep, spec: spec.id, kind: 'connections', repeated, flagged, result: result.result })
             } else if (result.kind === 'open-loop') {
               measurements.push({ path: path.id, rep, spec: spec.id, kind: 'open-loop', repeated, flagged, result: result.result })
+            } else if (result.kind === 'slow-consumer') {
+              measurements.push({ path: path.id, rep, spec: spec.id, kind: 'slow-consumer', repeated, flagged, result: result.result })
             }
           } catch (err) {
             failures.push({ path: path.id, rep, spec: spec.id, error: String((err as Error).stack ?? err) })

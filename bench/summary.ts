@@ -1,6 +1,7 @@
 import type { ClosedLoopResult } from './closed-loop.js'
 import type { ConnectionPhaseResult } from './connection-phase.js'
 import type { OpenLoopResult } from './open-loop.js'
+import type { SlowConsumerResult } from './slow-consumer.js'
 
 /**
  * Turns the raw per-repetition measurements into the figures the protocol in
@@ -14,6 +15,7 @@ export type Measurement =
   | { path: string, rep: number, spec: string, kind: 'closed-loop', repeated: boolean, flagged: boolean, result: ClosedLoopResult }
   | { path: string, rep: number, spec: string, kind: 'connections', repeated: boolean, flagged: boolean, result: ConnectionPhaseResult }
   | { path: string, rep: number, spec: string, kind: 'open-loop', repeated: boolean, flagged: boolean, result: OpenLoopResult }
+  | { path: string, rep: number, spec: string, kind: 'slow-consumer', repeated: boolean, flagged: boolean, result: SlowConsumerResult }
 
 export interface Stat {
   median: number
@@ -69,15 +71,24 @@ export interface OpenLoopSummary {
   flagged: number
 }
 
+export interface SlowConsumerSummary {
+  /** Growth of the proxy tree's RSS while the unread echoes piled up, in KiB. */
+  rssGrowthKiB: Stat | null
+  errors: number
+  flagged: number
+}
+
 export interface Summary {
   loops: Record<string, Record<string, LoopSummary>>
   connections: Record<string, Record<string, ConnectionSummary>>
   openLoops: Record<string, Record<string, OpenLoopSummary>>
+  slowConsumers: Record<string, Record<string, SlowConsumerSummary>>
 }
 
 type LoopMeasurement = Extract<Measurement, { kind: 'closed-loop' }>
 type ConnectionMeasurement = Extract<Measurement, { kind: 'connections' }>
 type OpenMeasurement = Extract<Measurement, { kind: 'open-loop' }>
+type SlowMeasurement = Extract<Measurement, { kind: 'slow-consumer' }>
 
 function paired<R> (rows: Array<{ rep: number, result: R }>, direct: Array<{ rep: number, result: R }>, f: (a: R, d: R) => number): Stat | null {
   const byRep = new Map(direct.map((d) => [d.rep, d.result]))
@@ -88,7 +99,7 @@ function paired<R> (rows: Array<{ rep: number, result: R }>, direct: Array<{ rep
 }
 
 export function summarize (measurements: readonly Measurement[]): Summary {
-  const summary: Summary = { loops: {}, connections: {}, openLoops: {} }
+  const summary: Summary = { loops: {}, connections: {}, openLoops: {}, slowConsumers: {} }
   const loops = measurements.filter((m): m is LoopMeasurement => m.kind === 'closed-loop')
   const conns = measurements.filter((m): m is ConnectionMeasurement => m.kind === 'connections')
 
@@ -151,6 +162,20 @@ export function summarize (measurements: readonly Measurement[]): Summary {
         proxyCpuUsPerUpgrade: path === 'direct' ? null : stat(r.map((x) => x.proxyCpuUsPerUpgrade)),
         rootCpuUsPerUpgrade: path.startsWith('wsc-cluster') ? stat(r.map((x) => x.rootCpuUsPerUpgrade)) : null,
         rssKiBPerConnection: path === 'direct' ? null : stat(r.map((x) => x.rssKiBPerConnection)),
+        errors: r.reduce((sum, x) => sum + x.errors, 0),
+        flagged: rows.filter((m) => m.flagged).length
+      }
+    }
+  }
+  const slows = measurements.filter((m): m is SlowMeasurement => m.kind === 'slow-consumer')
+  for (const spec of new Set(slows.map((m) => m.spec))) {
+    const ofSpec = slows.filter((m) => m.spec === spec)
+    summary.slowConsumers[spec] = {}
+    for (const path of new Set(ofSpec.map((m) => m.path))) {
+      const rows = ofSpec.filter((m) => m.path === path)
+      const r = rows.map((m) => m.result)
+      summary.slowConsumers[spec][path] = {
+        rssGrowthKiB: path === 'direct' ? null : stat(r.map((x) => x.rssGrowthKiB)),
         errors: r.reduce((sum, x) => sum + x.errors, 0),
         flagged: rows.filter((m) => m.flagged).length
       }

@@ -3,6 +3,7 @@ import { connectionPhase, type ConnectionPhaseResult } from './connection-phase.
 import { openLoop, type OpenLoopResult } from './open-loop.js'
 import type { WatchedProcesses } from './proc-stats.js'
 import { closeConnections, openConnections } from './raw-connection.js'
+import { slowConsumer, type SlowConsumerResult } from './slow-consumer.js'
 import { wsClientLoop, type WsClientLoopResult } from './ws-client-loop.js'
 
 /**
@@ -28,12 +29,14 @@ export type WorkloadSpec =
   | { kind: 'connections', id: string, count: number, batch: number, settleMs: number }
   | { kind: 'open-loop', id: string, connections: number, size: number, rate: number, warmupMs: number, durationMs: number }
   | { kind: 'ws-client', id: string, connections: number, size: number, warmupMs: number, durationMs: number }
+  | { kind: 'slow-consumer', id: string, bytes: number, settleMs: number }
 
 export type WorkloadResult =
   | { kind: 'closed-loop', result: ClosedLoopResult }
   | { kind: 'connections', result: ConnectionPhaseResult }
   | { kind: 'open-loop', result: OpenLoopResult }
   | { kind: 'ws-client', result: WsClientLoopResult }
+  | { kind: 'slow-consumer', result: SlowConsumerResult }
 
 /** Batches of 250 keep every proxy's accept queue (511 in Node and nginx) from overflowing. */
 export const OPEN_BATCH = 250
@@ -46,6 +49,9 @@ export const OPEN_BATCH = 250
 export async function runWorkload (port: number, watched: WatchedProcesses, spec: WorkloadSpec): Promise<WorkloadResult> {
   if (spec.kind === 'connections') {
     return { kind: 'connections', result: await connectionPhase(port, watched, spec) }
+  }
+  if (spec.kind === 'slow-consumer') {
+    return { kind: 'slow-consumer', result: await slowConsumer(port, watched, spec) }
   }
   if (spec.kind === 'ws-client') {
     return {

@@ -50,7 +50,7 @@ export interface UpdateResultMessage {
   error?: string
 }
 
-/** Primary → worker: are you still there? (R120; answered with a pong from the worker's event loop). */
+/** Primary → worker: are you still there? (R58; answered with a pong from the worker's event loop). */
 export interface PingMessage {
   type: 'ws-cluster:ping'
 }

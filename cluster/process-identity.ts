@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { basename } from 'node:path'
 
 /**
- * Whether `pid` runs `ws-cluster start` (R125): a pid file may outlive its
+ * Whether `pid` runs `ws-cluster start` (R63): a pid file may outlive its
  * primary, and its pid may since belong to any other process, which `stop`
  * must never signal and which must not keep `start` from running. Reads the
  * command line from /proc (Linux) or `ps`; `unknown` when neither answers.

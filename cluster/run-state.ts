@@ -5,7 +5,7 @@ import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path
 
 /**
  * Where a running cluster can be found by `ws-cluster reload | stop | status`
- * (R125). The run folder is `$WS_CLUSTER_RUN_DIR` when set, else
+ * (R63). The run folder is `$WS_CLUSTER_RUN_DIR` when set, else
  * `.ws-cluster/` next to the config file (the current folder without one);
  * ws-cluster keeps it private: created 0700, tightened to 0700 when it is
  * looser, refused when it belongs to another user.

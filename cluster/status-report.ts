@@ -1,4 +1,4 @@
-import type { DnsNameStatus, UpstreamServerStats } from '../plugin/internal.js'
+import { emptyRouteStats, type DnsNameStatus, type UpstreamServerStats } from '../plugin/internal.js'
 import type { WorkerStats } from './ipc-messages.js'
 
 /** One worker as `/status` and `ws-cluster status` show it. */
@@ -9,7 +9,7 @@ export interface WorkerStatus {
   state: 'starting' | 'serving' | 'draining'
   uptimeSeconds: number
   connections: WorkerStats['connections'] | null
-  /** Hand-offs sent to it and not yet taken, and connections waiting for its slot (R120); null unless it serves the slot. */
+  /** Hand-offs sent to it and not yet taken, and connections waiting for its slot (R58); null unless it serves the slot. */
   queue: { inFlight: number, waiting: number } | null
   /** Milliseconds since it last answered a heartbeat; null when not watched. */
   heartbeatAgeMs: number | null
@@ -104,7 +104,7 @@ export function mergeWorkerStats (all: WorkerStats[]): Pick<StatusReport, 'conne
     addInto(connections, stats.connections)
     for (const [path, figures] of Object.entries(stats.routes)) {
       // Every worker runs the same config, so the first one's settings stand for all.
-      const merged = routes[path] ?? (routes[path] = { open: 0, total: 0, failed: 0, bytesFromClients: 0, bytesToClients: 0, settings: figures.settings })
+      const merged = routes[path] ?? (routes[path] = emptyRouteStats(figures.settings))
       addInto(merged, figures)
     }
     for (const [name, group] of Object.entries(stats.upstreams)) {

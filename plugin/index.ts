@@ -10,7 +10,8 @@ import type { WsProxyStats } from './proxy-stats.js'
 import { registerRoutes } from './route-registration.js'
 import { installUpgradeDispatcher } from './upgrade/upgrade-dispatch.js'
 
-export type { WsProxyOptions, RouteOptions, RouteHeadersOptions, UpstreamOptions, UpstreamServerOptions, LimitsOptions, BalanceMethod } from './options/options-types.js'
+export type { WsProxyOptions, RouteOptions, RouteHeadersOptions, UpstreamOptions, UpstreamServerOptions, LimitsOptions, BalanceMethod, RouteMode } from './options/options-types.js'
+export type { RelayOptions, MessageHook, MessageVerdict, RelayMessage, RelayConnectionInfo, MessageDirection } from './options/relay-types.js'
 export type { WsProxyStats, RouteStats, RouteSettings } from './proxy-stats.js'
 export type { UpdateResult, UpdateChange } from './lifecycle/apply-update.js'
 export type { CloseCause, CloseCode, OpenConnection } from './open-connection.js'
@@ -58,6 +59,13 @@ declare module 'fastify' {
 const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOptions) => {
   const options = resolveOptions(rawOptions)
   const runtime = new ProxyRuntime(options, fastify.log)
+  // A relay route's hook module must load (in its pool) before anything is served.
+  try {
+    await runtime.startRelays()
+  } catch (err) {
+    await runtime.closeRelays()
+    throw err
+  }
   const { registration, agents } = await registerRoutes(fastify, runtime)
 
   const { admission } = runtime
@@ -87,6 +95,7 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
   fastify.addHook('preClose', async () => {
     runtime.closing = true
     uninstall?.()
+    // Tunnels and relays alike: 1001 close frames, spread (R39).
     await closeForShutdown(runtime, closeHookBudget(fastify, runtime.options.shutdownTimeout))
   })
 
@@ -96,8 +105,9 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
     fastify.server.removeListener('request', admission.onRequest)
     runtime.cancelSchedules()
     for (const attempt of runtime.attempts) attempt.abort()
-    for (const tunnel of runtime.tunnels) tunnel.destroy('shutdown')
+    for (const connection of runtime.openConnections()) connection.destroy('shutdown')
     await runtime.settled(Date.now() + CUT_SETTLE_MS)
+    await runtime.closeRelays()
     for (const pair of agents) {
       pair['http:'].destroy()
       pair['https:'].destroy()

@@ -13,6 +13,8 @@ export { PROXY_KEYS, resolveProxyOptions, validateOptions } from './options/opti
 export { TOP_DEFAULTS as PLUGIN_DEFAULTS } from './options/option-defaults.js'
 export type { LimitsOptions, RouteOptions, UpstreamOptions, ResolvedOptions } from './options/options-types.js'
 export type { UpstreamServerStats } from './upstream/upstream-server.js'
+export { emptyRouteStats } from './proxy-stats.js'
+export { hookModuleProblem } from './relay/hook-module.js'
 export type { DnsNameStatus } from './upstream/dns-status.js'
 export { checkUpstreamNames, type NameWarning } from './upstream/name-check.js'
 export { ipKey, normalizeAddress, setClientAddress } from './client-identity.js'

@@ -1,12 +1,17 @@
+import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyBaseLogger } from 'fastify'
+import type { WebSocket } from 'ws'
 import { ConnectionAdmission } from './connection-admission.js'
 import { ConnectionLimits } from './connection-limits.js'
 import { CloseSchedule } from './lifecycle/close-schedule.js'
 import type { CloseCause, CloseCode, OpenConnection } from './open-connection.js'
+import { InvalidOptionError } from './errors.js'
 import type { ResolvedOptions } from './options/options-types.js'
 import type { RouteRuntime } from './route-runtime.js'
 import { ProxyCounters } from './proxy-stats.js'
+import { RelayConnection } from './relay/relay-connection.js'
+import { RouteRelay } from './relay/route-relay.js'
 import { Tunnel } from './tunnel/tunnel.js'
 import { UpstreamDns } from './upstream/upstream-dns.js'
 import { UpstreamGroup } from './upstream/upstream-group.js'
@@ -16,6 +21,9 @@ export { kUpgradeClaim, type RouteRuntime, type UpgradeClaim } from './route-run
 
 /** A tunnel carries its upgrade's session: the owner of its slot, server and figures. */
 export type ProxiedTunnel = Tunnel<UpgradeSession>
+
+/** A relayed WebSocket (relay mode) carries its session the same way. */
+export type ProxiedRelay = RelayConnection<UpgradeSession>
 
 /** What `openTunnel` joins: the two sockets and the bytes read around the 101. */
 export interface TunnelSetup {
@@ -31,12 +39,20 @@ export interface TunnelSetup {
   webSocket: boolean
 }
 
-/** Builds the route table of `options` over `groups`. */
-export function buildRoutes (options: ResolvedOptions, groups: ReadonlyMap<string, UpstreamGroup>): RouteRuntime[] {
+/**
+ * Builds the route table of `options` over `groups`. A relay route keeps the
+ * RouteRelay (client-side server, hook pool) of the route at its path in
+ * `previous`: an update never changes a relay route's relay settings in
+ * place (update-plan.ts), and its open connections use that pool.
+ */
+export function buildRoutes (options: ResolvedOptions, groups: ReadonlyMap<string, UpstreamGroup>, previous: readonly RouteRuntime[] = []): RouteRuntime[] {
   return options.routes.map(config => ({
     config,
     group: groups.get(config.upstream) as UpstreamGroup,
-    timeouts: { idleTimeout: config.idleTimeout, sendTimeout: config.sendTimeout, finTimeout: config.finTimeout }
+    timeouts: { idleTimeout: config.idleTimeout, sendTimeout: config.sendTimeout, finTimeout: config.finTimeout },
+    relay: config.relay === null
+      ? null
+      : previous.find(route => route.config.path === config.path)?.relay ?? new RouteRelay({ ...config, relay: config.relay })
   }))
 }
 
@@ -53,7 +69,9 @@ export class ProxyRuntime {
   readonly counters: ProxyCounters
   readonly limits: ConnectionLimits
   readonly admission: ConnectionAdmission
-  readonly tunnels = new Set<OpenConnection>()
+  readonly tunnels = new Set<ProxiedTunnel>()
+  /** Open relay connections, beside the tunnels (see openConnections). */
+  readonly relays = new Set<ProxiedRelay>()
   /** Upstream attempts in flight: shutdown waits for them like for tunnels, then aborts them. */
   readonly attempts = new Set<{ abort: () => void }>()
   /** Set by preClose: new upgrades are refused while open tunnels close. */
@@ -105,15 +123,79 @@ export class ProxyRuntime {
     this.tunnels.add(tunnel)
     session.tunnelOpened()
     tunnel.start(setup.clientHead, setup.upstreamHead)
-    // Its handshake was under way when everything began closing, or its server left the config meanwhile.
-    const retired = session.server?.retired ?? null
-    if (this.closingAll !== null) tunnel.closeDeliberately(this.closingAll.code, this.closingAll.cause)
-    else if (retired !== null) tunnel.closeDeliberately(1012, retired)
+    this.closeIfRetired(tunnel)
   }
 
   private readonly onTunnelFinished = (tunnel: ProxiedTunnel): void => {
     this.tunnels.delete(tunnel)
     tunnel.meta.tunnelClosed(tunnel)
+  }
+
+  /**
+   * Relay mode: completes the client's handshake with what the upstream
+   * chose (`upstream` is its WebSocket, already open and paused) and starts
+   * relaying messages. `clientHead` are client bytes read with the request (R9).
+   */
+  openRelay (req: IncomingMessage, client: Socket, clientHead: Buffer, answer: IncomingMessage, upstream: WebSocket, session: UpgradeSession): void {
+    const route = session.route
+    const relay = route.relay as RouteRelay
+    const clientWs = relay.clientSide.accept(req, client, clientHead, answer, upstream.protocol)
+    if (clientWs === null) {
+      // ws refused what it had to parse of the request (an extension offer) and answered 400 itself.
+      upstream.close(1001, 'client handshake failed')
+      session.fail()
+      this.log.info({ reqId: session.reqId, route: route.config.path }, 'relay refused: the client handshake could not be completed')
+      return
+    }
+    clientWs.pause()
+    const info = {
+      id: session.reqId,
+      route: route.config.path,
+      clientAddress: session.clientAddress,
+      upstream: session.server?.config.url ?? '',
+      protocol: upstream.protocol,
+      url: req.url ?? '/',
+      headers: req.headers
+    }
+    const parts = { clientWs, upstreamWs: upstream, client, info, options: relay.options, hooks: relay.hooks, timeouts: route.timeouts, stats: this.counters.route(route.config.path), log: this.log }
+    const connection = new RelayConnection(parts, session, this.onRelayFinished)
+    this.relays.add(connection)
+    session.tunnelOpened()
+    connection.start()
+    this.closeIfRetired(relayAsOpenConnection(connection))
+  }
+
+  /** A connection whose handshake was under way when everything began closing, or whose server left the config meanwhile. */
+  private closeIfRetired (connection: OpenConnection): void {
+    const retired = connection.meta.server?.retired ?? null
+    if (this.closingAll !== null) connection.closeDeliberately(this.closingAll.code, this.closingAll.cause)
+    else if (retired !== null) connection.closeDeliberately(1012, retired)
+  }
+
+  private readonly onRelayFinished = (relay: ProxiedRelay): void => {
+    this.relays.delete(relay)
+    relay.meta.tunnelClosed(relay, 'relay closed', {
+      mode: 'relay',
+      closeCode: relay.closeCode ?? undefined,
+      messagesFromClient: relay.fromClient.messages,
+      messagesFromUpstream: relay.fromUpstream.messages
+    })
+  }
+
+  /** Gets every relay route ready (their hook modules load) before the plugin serves. */
+  async startRelays (): Promise<void> {
+    for (const route of this.routes) {
+      try {
+        await route.relay?.ready()
+      } catch (err) {
+        throw new InvalidOptionError(`routes[${this.routes.indexOf(route)}].relay.onMessage`, (err as Error).message)
+      }
+    }
+  }
+
+  /** Stops what relay routes share (hook threads); connections are closed before this. */
+  async closeRelays (): Promise<void> {
+    await Promise.all(this.routes.map(async route => await route.relay?.close()))
   }
 
   /** Closes `connections` deliberately, spread evenly over `windowMs` (R39, R40). */
@@ -130,9 +212,21 @@ export class ProxyRuntime {
     this.schedules.clear()
   }
 
-  /** Resolves true once no tunnel and no upstream attempt is left, or false at `deadline`. */
+  /** Every open connection, tunnels and relays, as shutdown, drain and updates close them. */
+  openConnections (): OpenConnection[] {
+    const all: OpenConnection[] = [...this.tunnels]
+    for (const relay of this.relays) all.push(relayAsOpenConnection(relay))
+    return all
+  }
+
+  /** Tunnels, relays and upstream attempts still open. */
+  get openCount (): number {
+    return this.tunnels.size + this.relays.size + this.attempts.size
+  }
+
+  /** Resolves true once no tunnel, relay or upstream attempt is left, or false at `deadline`. */
   async settled (deadline: number, pollMs = 50): Promise<boolean> {
-    while (this.tunnels.size + this.attempts.size > 0) {
+    while (this.openCount > 0) {
       const left = deadline - Date.now()
       if (left <= 0) return false
       await new Promise(resolve => setTimeout(resolve, Math.min(pollMs, left)))
@@ -149,5 +243,17 @@ export class ProxyRuntime {
       if (prefix === null ? path === route.config.path : path.startsWith(prefix)) return route
     }
     return undefined
+  }
+}
+
+const RELAY_CLOSE_REASONS: Record<CloseCode, string> = { 1001: 'server shutting down', 1012: 'service restart' }
+
+/** A relay as the lifecycle sees it: its close takes a reason, given here for the codes ws-cluster sends. */
+function relayAsOpenConnection (relay: ProxiedRelay): OpenConnection {
+  return {
+    meta: relay.meta,
+    get finished () { return relay.finished },
+    closeDeliberately: (code, cause) => { relay.closeDeliberately(code, RELAY_CLOSE_REASONS[code], cause) },
+    destroy: (cause) => { relay.destroy(cause) }
   }
 }

@@ -29,6 +29,32 @@ export interface RouteStats {
   bytesFromClients: number
   bytesToClients: number
   settings: RouteSettings
+  /** Relay routes: messages received from clients / from upstreams (before hooks). */
+  messagesFromClients: number
+  messagesFromUpstreams: number
+  /** Relay connections closed with 1009 because a message exceeded maxMessageSize. */
+  messagesTooBig: number
+  /** Relay connections closed with 1008 by the message rate limit. */
+  rateLimited: number
+  /** Relay connections closed with 1011 because the message hook threw or failed. */
+  hookErrors: number
+}
+
+/** A route's figures before its first upgrade. */
+export function emptyRouteStats (settings: RouteSettings): RouteStats {
+  return {
+    open: 0,
+    total: 0,
+    failed: 0,
+    bytesFromClients: 0,
+    bytesToClients: 0,
+    settings,
+    messagesFromClients: 0,
+    messagesFromUpstreams: 0,
+    messagesTooBig: 0,
+    rateLimited: 0,
+    hookErrors: 0
+  }
 }
 
 /**
@@ -89,7 +115,7 @@ export class ProxyCounters {
       const { upstream, connectTimeout, handshakeTimeout, idleTimeout, sendTimeout, finTimeout, http, upstreamPath } = route
       const settings = { upstream, connectTimeout, handshakeTimeout, idleTimeout, sendTimeout, finTimeout, http, upstreamPath }
       const stats = this.routes.get(route.path)
-      if (stats === undefined) this.routes.set(route.path, { open: 0, total: 0, failed: 0, bytesFromClients: 0, bytesToClients: 0, settings })
+      if (stats === undefined) this.routes.set(route.path, emptyRouteStats(settings))
       else stats.settings = settings
     }
     for (const [path, stats] of this.routes) if (!paths.has(path) && stats.open === 0) this.routes.delete(path)

@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { ResolvedRoute } from './options/options-types.js'
+import type { RouteRelay } from './relay/route-relay.js'
 import type { TunnelTimeouts } from './tunnel/tunnel.js'
 import type { UpstreamGroup } from './upstream/upstream-group.js'
 
@@ -23,6 +24,8 @@ export interface RouteRuntime {
   config: ResolvedRoute
   group: UpstreamGroup
   timeouts: TunnelTimeouts
+  /** Relay routes: what their connections share (client-side ws server, hook runner); null for tunnels. */
+  relay: RouteRelay | null
 }
 
 /** Claims ride on the raw request from the 'upgrade' event to the Fastify route handler. */

@@ -11,7 +11,7 @@ import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
  * number; it never asserts a speed (bench/README.md: benchmarks are not timed tests).
  */
 
-const SMOKE_PATHS = ['direct', 'netpipe', 'wsc-plugin', 'fastify-http-proxy', 'http-proxy']
+const SMOKE_PATHS = ['direct', 'netpipe', 'wsc-plugin', 'wsc-relay-pool', 'fastify-http-proxy', 'http-proxy']
 const ROUND_TRIPS = 300
 
 for (const id of SMOKE_PATHS) {
@@ -56,3 +56,27 @@ for (const id of SMOKE_PATHS) {
     await assertNoFdLeak(baseline)
   })
 }
+
+const relay = PATHS.find((p) => p.id === 'wsc-relay')
+assert.ok(relay, 'bench path wsc-relay exists')
+
+test('R38 bench smoke: the slow-consumer workload (W6) through wsc-relay gets every echo back, with a finite memory figure and no fd leak', { skip: relay.skipReason() ?? false, timeout: 60_000 }, async () => {
+  const baseline = openFdCount()
+  const backend = await startBackend()
+  let running: Awaited<ReturnType<typeof relay.start>> | null = null
+  try {
+    running = await relay.start(backend.port, { maxConnections: 100 })
+    const outcome = await runWorkload(running.port, { proxyRoot: running.pid, harness: [process.pid, backend.pid] }, {
+      kind: 'slow-consumer', id: 'smoke-slow', bytes: 4 * 1024 * 1024, settleMs: 100
+    })
+    assert.equal(outcome.kind, 'slow-consumer')
+    if (outcome.kind !== 'slow-consumer') return
+    assert.equal(outcome.result.firstError, null)
+    assert.equal(outcome.result.errors, 0)
+    assert.ok(Number.isFinite(outcome.result.rssGrowthKiB), `RSS growth ${outcome.result.rssGrowthKiB} KiB is finite`)
+  } finally {
+    await running?.stop()
+    await backend.stop()
+  }
+  await assertNoFdLeak(baseline)
+})

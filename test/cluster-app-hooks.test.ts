@@ -7,7 +7,7 @@ import { useWhoamiCluster } from './helpers/cluster-fixture.js'
 import { httpGet } from './helpers/cluster-process.js'
 import { closeWs, connectWs, echoOnce } from './helpers/ws-clients.js'
 
-// R123: the config's `app` is a plain async function, not wrapped with
+// R61: the config's `app` is a plain async function, not wrapped with
 // fastify-plugin; the onRequest hook it adds must still guard the proxy route.
 const fixture = useWhoamiCluster({
   config: ({ dir }) => {
@@ -22,7 +22,7 @@ const fixture = useWhoamiCluster({
   }
 })
 
-test('R123 an onRequest hook of a plain app plugin guards the proxied WebSocket route: 401 without the token, 101 with it', async () => {
+test('R61 an onRequest hook of a plain app plugin guards the proxied WebSocket route: 401 without the token, 101 with it', async () => {
   const url = `ws://127.0.0.1:${fixture.cluster.port}/ws`
   assert.equal(await connectWs(url), 401, 'no token: refused before any upstream connection')
   assert.equal(await connectWs(url, [], { headers: { 'x-token': 'wrong' } }), 401)
@@ -37,6 +37,6 @@ test('R123 an onRequest hook of a plain app plugin guards the proxied WebSocket 
   assert.equal(fixture.backend.upgrades.length, 1)
 })
 
-test('R123 the same hook guards the app\'s own routes', async () => {
+test('R61 the same hook guards the app\'s own routes', async () => {
   assert.equal((await httpGet(fixture.cluster.port, '/open')).status, 401)
 })

@@ -156,7 +156,7 @@ function selfSigned (dir: string, name: string): void {
     '-keyout', join(dir, `${name}-key.pem`), '-out', join(dir, `${name}-cert.pem`), '-days', '1'], { stdio: 'ignore' })
 }
 
-test('R124 check loads the TLS pair as start does: a key that does not match its certificate, or a file that is not PEM, is a problem line', async (t) => {
+test('R62 check loads the TLS pair as start does: a key that does not match its certificate, or a file that is not PEM, is a problem line', async (t) => {
   const dir = await tempDir(t, { 'not-pem.txt': 'hello\n' })
   selfSigned(dir, 'a')
   selfSigned(dir, 'b')
@@ -180,7 +180,7 @@ function escape (text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
 }
 
-test('R124 check imports the app module as a worker would: a module that throws or exports no function is a problem line', async (t) => {
+test('R62 check imports the app module as a worker would: a module that throws or exports no function is a problem line', async (t) => {
   const dir = await tempDir(t, {
     'throws.mjs': 'console.log("noise at import")\nthrow new Error("database URL missing")\n',
     'no-function.mjs': 'export default { routes: [] }\n',
@@ -201,7 +201,7 @@ test('R124 check imports the app module as a worker would: a module that throws 
   assert.deepEqual(await check({}, dir), { code: 0, stdout: `configuration file ${file} is valid\n`, stderr: '' }, 'a timer left by the module does not hold check')
 })
 
-test('R124 an app module that never finishes importing cannot hang check: it is killed after the time limit and reported', async (t) => {
+test('R62 an app module that never finishes importing cannot hang check: it is killed after the time limit and reported', async (t) => {
   const dir = await tempDir(t, { 'hangs.mjs': 'while (true) {}\n' })
   const started = Date.now()
   const problem = await checkAppImport(join(dir, 'hangs.mjs'), 1000)

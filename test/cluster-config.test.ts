@@ -115,7 +115,7 @@ test('config: every bad value is reported with its path, the value and what is a
       b: { servers: [] }
     },
     routes: [
-      { path: 'ws', upstream: 'a', mode: 'relay', connectTimeout: -5, handshakeTimeout: '1w', sendTimeout: '99999999999ms', finTimeout: {}, forwardedHeaders: 'true', preserveHost: null, http: 1 },
+      { path: 'ws', upstream: 'a', mode: 'socket', connectTimeout: -5, handshakeTimeout: '1w', sendTimeout: '99999999999ms', finTimeout: {}, forwardedHeaders: 'true', preserveHost: null, http: 1 },
       { path: '/a*b', upstream: 'a' },
       { path: '/x', upstream: 'a' },
       { path: '/x', upstream: 'b' },
@@ -143,7 +143,7 @@ test('config: every bad value is reported with its path, the value and what is a
     'upstreams.a.servers[1].down': /^got 1; allowed: true or false$/,
     'upstreams.b.servers': /^got \[\]; allowed: a non-empty array/,
     'routes[0].path': /^got "ws"; allowed: a path starting with "\/"/,
-    'routes[0].mode': /^got "relay"; allowed: "tunnel"$/,
+    'routes[0].mode': /^got "socket"; allowed: "tunnel", "relay"$/,
     'routes[0].connectTimeout': /^got -5;/,
     'routes[0].handshakeTimeout': /^got "1w";/,
     'routes[0].sendTimeout': /at most 2147483647 ms/,

@@ -9,7 +9,7 @@ import type { StatusReport } from '../cluster/status-report.js'
 import { useWhoamiCluster } from './helpers/cluster-fixture.js'
 import { httpGet, whoami, type Whoami } from './helpers/cluster-process.js'
 
-// R120: a worker whose event loop is stuck is found by the primary's heartbeat,
+// R58: a worker whose event loop is stuck is found by the primary's heartbeat,
 // killed and replaced in its slot; hand-offs to it are bounded meanwhile.
 
 const HEARTBEAT_MS = 2000
@@ -56,7 +56,7 @@ async function silentLogged (pid: number, since: number): Promise<number> {
   return Date.now() - since
 }
 
-test('R120 a SIGSTOPped worker under a stream of connections is replaced within heartbeatTimeout; the primary holds a bounded number of them; the other slot is unaffected', async () => {
+test('R58 a SIGSTOPped worker under a stream of connections is replaced within heartbeatTimeout; the primary holds a bounded number of them; the other slot is unaffected', async () => {
   const bySlot = await addressesBySlot('127.0.20')
   const [victimAddress, otherAddress] = [bySlot.get(0) as string, bySlot.get(1) as string]
   const victim = await whoami(fixture.cluster.port, victimAddress)
@@ -107,7 +107,7 @@ test('R120 a SIGSTOPped worker under a stream of connections is replaced within 
   }
 })
 
-test('R120 an endless loop in the user app, triggered by a request, gets its worker replaced; its slot is served again', async () => {
+test('R58 an endless loop in the user app, triggered by a request, gets its worker replaced; its slot is served again', async () => {
   const bySlot = await addressesBySlot('127.0.21')
   const address = bySlot.get(1) as string
   const before = await whoami(fixture.cluster.port, address)

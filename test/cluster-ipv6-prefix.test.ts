@@ -7,7 +7,7 @@ import { useWhoamiCluster } from './helpers/cluster-fixture.js'
 import type { Whoami } from './helpers/cluster-process.js'
 import { proxyV2 } from './helpers/proxy-header.js'
 
-// R126: with limits.ipv6Prefix 64 every address of one IPv6 /64 is one client
+// R64: with limits.ipv6Prefix 64 every address of one IPv6 /64 is one client
 // for the primary, so all of them land on one worker. Loopback has one IPv6
 // address, so the clients' addresses come in PROXY v2 headers from a trusted peer.
 
@@ -38,7 +38,7 @@ async function whoamiFrom (source: string): Promise<Whoami> {
   return JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) as Whoami
 }
 
-test('R126 ipKey: an IPv6 address becomes its network for prefixes below 128; IPv4 and prefix 128 are unchanged', () => {
+test('R64 ipKey: an IPv6 address becomes its network for prefixes below 128; IPv4 and prefix 128 are unchanged', () => {
   assert.equal(ipKey('2001:db8:1:2:aaaa:bbbb:cccc:dddd', 64), '2001:db8:1:2::/64')
   assert.equal(ipKey('2001:db8:1:2::1', 64), '2001:db8:1:2::/64')
   assert.equal(ipKey('2001:db8:1:2:ffff::', 56), '2001:db8:1::/56')
@@ -47,7 +47,7 @@ test('R126 ipKey: an IPv6 address becomes its network for prefixes below 128; IP
   assert.equal(ipKey('2001:db8::1', 1), '::/1')
 })
 
-test('R126 with limits.ipv6Prefix 64 every address of a /64 reaches the same worker, while /64s still spread over the workers', async () => {
+test('R64 with limits.ipv6Prefix 64 every address of a /64 reaches the same worker, while /64s still spread over the workers', async () => {
   // Sources that full addresses would spread over both slots (checked with the primary's own hash).
   const sameNetwork = Array.from({ length: 12 }, (_, i) => `2001:db8:1:2:${((i * 7919 + 1) % 0xffff).toString(16)}::${i + 1}`)
   assert.equal(new Set(sameNetwork.map((a) => pickSlot(a, [0, 1]))).size, 2, 'without the prefix these would use both workers')

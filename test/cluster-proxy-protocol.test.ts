@@ -123,7 +123,7 @@ function v2Raw (familyByte: number, block: Buffer): Buffer {
   return Buffer.concat([fixed, block])
 }
 
-test('R121 PROXY v2 from UDP, AF_UNIX and UNSPEC sources is served with the real peer as the client', async () => {
+test('R59 PROXY v2 from UDP, AF_UNIX and UNSPEC sources is served with the real peer as the client', async () => {
   const udp4 = v2Raw(0x12, Buffer.from([198, 51, 100, 1, 127, 0, 0, 1, 0, 53, 0, 53]))
   const unix = v2Raw(0x31, Buffer.alloc(216, 0x61))
   const unspecUdp = v2Raw(0x02, Buffer.alloc(0))
@@ -138,7 +138,7 @@ async function primaryStatus (): Promise<StatusReport> {
   return JSON.parse(res.body) as StatusReport
 }
 
-test('R122 an oversized v2 header is refused at its fixed part, long before the header timeout, and counted', async () => {
+test('R60 an oversized v2 header is refused at its fixed part, long before the header timeout, and counted', async () => {
   const fixed = v2Raw(0x11, Buffer.alloc(0))
   fixed.writeUInt16BE(60_000, 14)
   const { bytes, closedAfterMs } = await exchange([fixed], '127.0.0.1', 4000)
@@ -148,7 +148,7 @@ test('R122 an oversized v2 header is refused at its fixed part, long before the 
   assert.ok((status.primary.proxyHeaders?.refused.invalid ?? 0) >= 1)
 })
 
-test('R122 connections waiting for their header are capped: past listen.maxPendingProxyHeaders new ones are closed at once, and it is logged', async () => {
+test('R60 connections waiting for their header are capped: past listen.maxPendingProxyHeaders new ones are closed at once, and it is logged', async () => {
   const silent: Socket[] = []
   try {
     for (let i = 0; i < 4; i++) {

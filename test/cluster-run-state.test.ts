@@ -8,7 +8,7 @@ import { startEchoBackend, type EchoBackend } from './helpers/backends.js'
 import { makeClusterDir, runCli, startCluster, whoami, type RunningCluster } from './helpers/cluster-process.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 
-// R125: run state is private and keyed by the config file; control commands act on the cluster of that config only.
+// R63: run state is private and keyed by the config file; control commands act on the cluster of that config only.
 
 let baseline = 0
 let backend: EchoBackend
@@ -52,7 +52,7 @@ async function start (dir: string, configName: string, env: NodeJS.ProcessEnv = 
   return cluster
 }
 
-test('R125 two configs in one folder run side by side; stop --config names one and stops only that one', async () => {
+test('R63 two configs in one folder run side by side; stop --config names one and stops only that one', async () => {
   const dir = newDir()
   const first = await start(dir, 'first.json')
   const second = await start(dir, 'second.json')
@@ -68,7 +68,7 @@ test('R125 two configs in one folder run side by side; stop --config names one a
   assert.match(again.stdout, new RegExp(`ws-cluster pid ${first.child.pid as number} already runs config ${join(dir, 'first.json').replace(/[.]/g, '\\.')}`))
 })
 
-test('R125 with WS_CLUSTER_RUN_DIR set for one cluster only, a stop without it never reaches another cluster', async () => {
+test('R63 with WS_CLUSTER_RUN_DIR set for one cluster only, a stop without it never reaches another cluster', async () => {
   const dir = newDir()
   const runDir = join(dir, 'elsewhere')
   const first = await start(dir, 'first.json')
@@ -85,7 +85,7 @@ test('R125 with WS_CLUSTER_RUN_DIR set for one cluster only, a stop without it n
   assert.equal((await whoami(first.port)).slot, 0)
 })
 
-test('R125 with a permissive umask the run folder is still 0700 and the control socket 0600', async () => {
+test('R63 with a permissive umask the run folder is still 0700 and the control socket 0600', async () => {
   const dir = newDir()
   await start(dir, 'ws-cluster.config.json', {}, 'umask 000;')
   const state = runStateFor(join(dir, 'ws-cluster.config.json'), {}, dir)
@@ -94,7 +94,7 @@ test('R125 with a permissive umask the run folder is still 0700 and the control 
   assert.equal((await runCli(['status', '--json'], dir)).code, 0)
 })
 
-test('R125 a pid file naming a live process that is not a ws-cluster primary is never signalled, and does not block start', async (t) => {
+test('R63 a pid file naming a live process that is not a ws-cluster primary is never signalled, and does not block start', async (t) => {
   const dir = newDir()
   const bystander = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' })
   t.after(() => { bystander.kill('SIGKILL') })

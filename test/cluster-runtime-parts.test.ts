@@ -111,7 +111,21 @@ const ROUTE_SETTINGS = { upstream: 'a', connectTimeout: 4000, handshakeTimeout: 
 function workerStats (tunnels: number, state: 'up' | 'failed' | 'down', failedUntil: number | null): WsProxyStats {
   return {
     connections: { ...emptyConnections(), active: tunnels, accepted: tunnels + 1, handled: tunnels + 1, requests: tunnels + 2, tunnelsOpen: tunnels },
-    routes: { '/ws': { open: tunnels, total: tunnels, failed: 1, bytesFromClients: 10, bytesToClients: 20, settings: ROUTE_SETTINGS } },
+    routes: {
+      '/ws': {
+        open: tunnels,
+        total: tunnels,
+        failed: 1,
+        bytesFromClients: 10,
+        bytesToClients: 20,
+        settings: ROUTE_SETTINGS,
+        messagesFromClients: 100,
+        messagesFromUpstreams: 200,
+        messagesTooBig: 1,
+        rateLimited: 2,
+        hookErrors: 3
+      }
+    },
     upstreams: {
       a: {
         name: 'a',
@@ -128,7 +142,20 @@ test('R42 status merges workers: counters add up, a server is up only if every w
   assert.equal(merged.connections.tunnelsOpen, 5)
   assert.equal(merged.connections.accepted, 7)
   assert.equal(merged.connections.requests, 9)
-  assert.deepEqual(merged.routes['/ws'], { open: 5, total: 5, failed: 2, bytesFromClients: 20, bytesToClients: 40, settings: ROUTE_SETTINGS })
+  // R76: the relay's message figures and limit closes add up like the rest.
+  assert.deepEqual(merged.routes['/ws'], {
+    open: 5,
+    total: 5,
+    failed: 2,
+    bytesFromClients: 20,
+    bytesToClients: 40,
+    settings: ROUTE_SETTINGS,
+    messagesFromClients: 200,
+    messagesFromUpstreams: 400,
+    messagesTooBig: 2,
+    rateLimited: 4,
+    hookErrors: 6
+  })
   const server = merged.upstreams.a?.servers[0]
   assert.equal(server?.state, 'failed')
   assert.equal(server?.failedUntil, 1_900_000_000_000)
@@ -168,7 +195,7 @@ test('R42 status merges workers: counters add up, a server is up only if every w
   await assertNoFdLeak(baseline)
 })
 
-test('R125 run state: next to the config file, named after it; WS_CLUSTER_RUN_DIR wins; over-long socket paths go to XDG_RUNTIME_DIR or a recorded private folder', async () => {
+test('R63 run state: next to the config file, named after it; WS_CLUSTER_RUN_DIR wins; over-long socket paths go to XDG_RUNTIME_DIR or a recorded private folder', async () => {
   const baseline = openFdCount()
   const state = runStateFor('/srv/app/ws-cluster.config.json', {}, '/')
   assert.equal(state.dir, '/srv/app/.ws-cluster')
@@ -193,7 +220,7 @@ test('R125 run state: next to the config file, named after it; WS_CLUSTER_RUN_DI
   await assertNoFdLeak(baseline)
 })
 
-test('R125 a claimed run folder is private; an over-long socket path lives in a fresh 0700 folder the CLI finds through the record', async (t) => {
+test('R63 a claimed run folder is private; an over-long socket path lives in a fresh 0700 folder the CLI finds through the record', async (t) => {
   const baseline = openFdCount()
   const root = mkdtempSync(join(tmpdir(), 'wsc-run-'))
   t.after(() => rmSync(root, { recursive: true, force: true }))

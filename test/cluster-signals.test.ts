@@ -8,7 +8,7 @@ import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 import { makeNpxProject, processesWithEnv } from './helpers/npx-project.js'
 import { closedWs, echoOnce, openWs } from './helpers/ws-clients.js'
 
-// R127 (signals from supervisors) and R128 (`npx ws-cluster start` under a supervisor).
+// R65 (signals from supervisors) and R66 (`npx ws-cluster start` under a supervisor).
 
 const MARKER = 'WS_CLUSTER_TEST_MARKER'
 let baseline = 0
@@ -73,7 +73,7 @@ async function assertDrained ({ cluster, marker }: Started, tunnel: Awaited<Retu
   await nothingLeft(marker, 10_000)
 }
 
-test('R39 R127 SIGTERM to the primary and to its process group at the same instant drains fully and exits 0', async () => {
+test('R39 R65 SIGTERM to the primary and to its process group at the same instant drains fully and exits 0', async () => {
   const started = await start({})
   const { cluster } = started
   const tunnel = await openWs(`ws://127.0.0.1:${cluster.port}/ws`)
@@ -88,7 +88,7 @@ test('R39 R127 SIGTERM to the primary and to its process group at the same insta
   assert.ok(cluster.logs.some((line) => typeof line.msg === 'string' && line.msg.startsWith('stop signal repeated at once')))
 })
 
-test('R39 R128 SIGTERM to the process `npx ws-cluster start` started drains the cluster and leaves no process behind', async () => {
+test('R39 R66 SIGTERM to the process `npx ws-cluster start` started drains the cluster and leaves no process behind', async () => {
   const started = await start({}, true)
   const { cluster } = started
   const tunnel = await openWs(`ws://127.0.0.1:${cluster.port}/ws`)
@@ -100,7 +100,7 @@ test('R39 R128 SIGTERM to the process `npx ws-cluster start` started drains the 
   assert.ok(code === 0 || code === 143 || signal === 'SIGTERM', `npx ended with ${String(code)} ${String(signal)}`)
 })
 
-test('R39 R128 SIGTERM to npx and its whole process group at once: a full drain, not a forced exit', async () => {
+test('R39 R66 SIGTERM to npx and its whole process group at once: a full drain, not a forced exit', async () => {
   const started = await start({}, true)
   const { cluster } = started
   const tunnel = await openWs(`ws://127.0.0.1:${cluster.port}/ws`)
@@ -112,7 +112,7 @@ test('R39 R128 SIGTERM to npx and its whole process group at once: a full drain,
   await assertDrained(started, tunnel, tunnelClosed)
 })
 
-test('R128 when the npx wrapper is SIGKILLed the orphaned cluster notices and stops gracefully by itself', async () => {
+test('R66 when the npx wrapper is SIGKILLed the orphaned cluster notices and stops gracefully by itself', async () => {
   const started = await start({}, true)
   const { cluster, marker } = started
   const tunnel = await openWs(`ws://127.0.0.1:${cluster.port}/ws`)

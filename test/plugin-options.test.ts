@@ -155,7 +155,8 @@ test('defaults: 10 s connect and handshake, 1 h idle, 60 s send, 30 s fin, forwa
       preserveHost: true,
       http: false,
       headers: null,
-      upstreamPath: null
+      upstreamPath: null,
+      relay: null
     }
   )
   assert.deepEqual(resolved.limits, { maxConnections: 0, maxConnectionsPerIp: 0, maxUrlLength: 8192, ipv6Prefix: 128 })

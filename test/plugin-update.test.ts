@@ -172,3 +172,39 @@ test('R147 plain-HTTP routes need a new process: adding one, or switching http o
   }
   await assertNoFdLeak(baseline)
 })
+
+test('R143 R147 relay routes: removing a server closes its relayed WebSockets with 1012 too; changing relay settings needs a new process', async () => {
+  const baseline = openFdCount()
+  const backends = await startNamedEchoBackends('a', 'b')
+  const [a, b] = backends
+  const options: WsProxyOptions = {
+    upstreams: { main: { servers: [a.url, b.url] } },
+    routes: [{ path: '/ws', upstream: 'main', mode: 'relay' }],
+    closeSpread: 0
+  }
+  const proxy = await startProxy(options)
+  try {
+    const first = await openOn(`${proxy.wsBase}/ws`)
+    const second = await openOn(`${proxy.wsBase}/ws`)
+    const [onA, onB] = first.backend === 'a' ? [first.ws, second.ws] : [second.ws, first.ws]
+    const closed = once(onB, 'close')
+    const result = await proxy.app.wsProxy.update({
+      ...options,
+      upstreams: { main: { servers: [a.url] } },
+      routes: [{ path: '/ws', upstream: 'main', mode: 'relay', relay: { maxMessageSize: 1024 } }]
+    })
+    assert.deepEqual(result.notApplied.map(c => c.path), ['routes[0].relay'])
+    assert.equal(result.closing, 1)
+    assert.equal((await closed)[0], 1012)
+    assert.equal(await echo(onA, 'kept'), 'kept')
+    // The relay settings stayed as they were: a message above the 1024 bytes asked for still crosses.
+    assert.equal((await echo(onA, 'x'.repeat(4096))).length, 4096)
+    await waitFor(() => tunnelLogs(proxy.logs).length + proxy.logs.filter(line => line.msg === 'relay closed').length === 1, 'the access-log line')
+    assert.deepEqual(proxy.logs.filter(line => line.msg === 'relay closed').map(line => line.closedBy), ['server-removed'])
+    onA.terminate()
+  } finally {
+    await proxy.close()
+    await closeEchoBackends(backends)
+  }
+  await assertNoFdLeak(baseline)
+})

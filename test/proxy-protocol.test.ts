@@ -278,7 +278,7 @@ test('R32 header read incrementally from a real TCP connection leaves the client
   assert.deepEqual(result.rest, PAYLOAD)
 })
 
-test('R121 PROXY v2 UDP, AF_UNIX and UNSPEC blocks are accepted without an address, so the real peer is used', () => {
+test('R59 PROXY v2 UDP, AF_UNIX and UNSPEC blocks are accepted without an address, so the real peer is used', () => {
   const cases: Array<[number, number]> = [[0x12, 12], [0x22, 36], [0x31, 216], [0x32, 216], [0x01, 0], [0x10, 12], [0x20, 36], [0x30, 216]]
   for (const [familyByte, size] of cases) {
     const header = v2({ command: 1, familyByte, addresses: Buffer.alloc(size, 9), tlvs: [tlv(0x04, Buffer.from('ok'))] })
@@ -288,7 +288,7 @@ test('R121 PROXY v2 UDP, AF_UNIX and UNSPEC blocks are accepted without an addre
   }
 })
 
-test('R122 PROXY v2 declaring more than 4096 address bytes is refused from its 16-byte fixed part', () => {
+test('R60 PROXY v2 declaring more than 4096 address bytes is refused from its 16-byte fixed part', () => {
   const fixed = Buffer.concat([SIGNATURE, Buffer.from([0x21, 0x11, 0, 0])])
   fixed.writeUInt16BE(PROXY_V2_MAX_LENGTH + 1, 14)
   expectInvalid(parseProxyHeader(fixed), /at most 4096/)
@@ -329,7 +329,7 @@ async function readOverTcp (wire: Buffer, cuts: number[]): Promise<{ read: Proxy
   return result
 }
 
-test('R122 the reader puts a header split into many pieces back together once and leaves every later byte to the client', async () => {
+test('R60 the reader puts a header split into many pieces back together once and leaves every later byte to the client', async () => {
   const baseline = openFdCount()
   const v2Header = v2Tcp6('2001:db8::78', '::1', 5556, 443, [tlv(0x01, Buffer.from('http/1.1')), tlv(0xe0, Buffer.alloc(600, 3))])
   const v1Header = v1('TCP4', '192.0.2.10', '127.0.0.1', '51234', '8080')
@@ -347,7 +347,7 @@ test('R122 the reader puts a header split into many pieces back together once an
   await assertNoFdLeak(baseline)
 })
 
-test('R122 the reader refuses an oversized v2 header after 16 bytes, without waiting for the rest', async () => {
+test('R60 the reader refuses an oversized v2 header after 16 bytes, without waiting for the rest', async () => {
   const baseline = openFdCount()
   const fixed = Buffer.concat([SIGNATURE, Buffer.from([0x21, 0x11, 0, 0])])
   fixed.writeUInt16BE(60_000, 14)

@@ -11,7 +11,7 @@ const PROBE = fileURLToPath(new URL('./app-probe.js', import.meta.url))
  * Imports the config's `app` module in a child process, as a worker would,
  * and returns the problem when it cannot be loaded: it throws, has no
  * function as its default export, or does not finish importing within
- * `timeoutMs` (the child is killed then). Null when it loads (R124).
+ * `timeoutMs` (the child is killed then). Null when it loads (R62).
  *
  * @example
  * const problem = await checkAppImport('/srv/app/auth.mjs')

@@ -1,6 +1,7 @@
 import { helpText, type CliFlags } from './cli-args.js'
 import { ConfigError, FILE_PROBLEM_PATH, loadConfig } from '../config/config-load.js'
-import { checkUpstreamNames } from '../../plugin/internal.js'
+import type { ClusterConfig } from '../config/config-types.js'
+import { checkUpstreamNames, hookModuleProblem, type OptionProblem } from '../../plugin/internal.js'
 import { checkAppImport } from './app-check.js'
 
 export interface CheckIo {
@@ -17,10 +18,26 @@ function problemLine (file: string | null, path: string, message: string): strin
 }
 
 /**
+ * Relay hooks must not only exist but load and export a hook: `check` imports
+ * each one (as the workers' hook pools will), so a syntax error or a missing
+ * export fails here rather than at the first worker start.
+ */
+async function hookProblems (config: ClusterConfig): Promise<OptionProblem[]> {
+  const problems: OptionProblem[] = []
+  for (const [i, route] of config.routes.entries()) {
+    const hook = route.relay?.onMessage
+    if (typeof hook !== 'string') continue
+    const problem = await hookModuleProblem(hook)
+    if (problem !== null) problems.push({ path: `routes[${i}].relay.onMessage`, message: `${problem} ("${hook}")` })
+  }
+  return problems
+}
+
+/**
  * `ws-cluster check` (nginx -t): loads the config exactly as `start` would —
- * file, `WS_CLUSTER_*` environment, flags, the TLS certificate and key, and
- * the `app` module (imported in a child process, bounded in time) — and
- * prints either
+ * file, `WS_CLUSTER_*` environment, flags, the TLS certificate and key, the
+ * `app` module (imported in a child process, bounded in time) and the relay
+ * hook modules it names — and prints either
  * `configuration file <path> is valid` (exit code 0) or every problem, one
  * per line, as `<file>: <path>: <message>` (exit code 1). Upstream host names
  * that do not resolve now are warned about on stderr (still exit code 0).
@@ -38,7 +55,8 @@ export async function runCheck (flags: CliFlags, io: CheckIo): Promise<number> {
   try {
     const config = await loadConfig({ cwd: io.cwd, env: io.env, flags })
     const appProblem = config.app === null ? null : await checkAppImport(config.app)
-    if (appProblem !== null) throw new ConfigError(config.file, [appProblem])
+    const problems = [...(appProblem === null ? [] : [appProblem]), ...await hookProblems(config)]
+    if (problems.length > 0) throw new ConfigError(config.file, problems)
     // R49: a host name that does not resolve here and now is a warning, not an error.
     const warnings = await checkUpstreamNames(config.upstreams)
     if (warnings.length > 0) io.stderr.write(warnings.map(w => `${config.file ?? '(no config file)'}: warning: ${w.path}: ${w.message}\n`).join(''))

@@ -89,7 +89,7 @@ export async function runControlCommand (command: 'reload' | 'stop' | 'status', 
       (io.env.WS_CLUSTER_RUN_DIR === undefined || io.env.WS_CLUSTER_RUN_DIR === '' ? '' : ` (WS_CLUSTER_RUN_DIR=${io.env.WS_CLUSTER_RUN_DIR} must be the same for start and ${command})`) + '\n')
     return 1
   }
-  // R125: the pid file may be stale and its pid reused; never signal a process that is not a ws-cluster primary.
+  // R63: the pid file may be stale and its pid reused; never signal a process that is not a ws-cluster primary.
   if (isClusterPrimary(pid) === 'no') {
     io.stderr.write(`ws-cluster ${command}: the pid file ${state.pidFile} of config ${configName} names pid ${pid}, which is not a ws-cluster primary; nothing was signalled (remove the stale pid file)\n`)
     return 1

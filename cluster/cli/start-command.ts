@@ -7,7 +7,7 @@ import { isAlive, readPid, runStateFor } from '../run-state.js'
 import type { CliIo } from './cli-args.js'
 import { watchWrapper } from './wrapper-watch.js'
 
-/** A second stop signal within this time of the first is the same request (R127). */
+/** A second stop signal within this time of the first is the same request (R65). */
 const REPEAT_SIGNAL_WINDOW_MS = 1000
 
 /**
@@ -30,7 +30,7 @@ export async function startCommand (flags: CliFlags, io: CliIo): Promise<number 
   const log = createLogger({ level: config.log.level, pretty }, { role: 'primary' })
   const runState = runStateFor(config.file, io.env, io.cwd)
   const running = readPid(runState)
-  // A pid file whose pid now belongs to another program is stale, not a running cluster (R125).
+  // A pid file whose pid now belongs to another program is stale, not a running cluster (R63).
   if (running !== null && running !== process.pid && isAlive(running) && isClusterPrimary(running) !== 'no') {
     const configName = config.file ?? '(no config file)'
     log.error({ runningPid: running, config: configName, pidFile: runState.pidFile },
@@ -49,7 +49,7 @@ export async function startCommand (flags: CliFlags, io: CliIo): Promise<number 
       process.exit(1)
     })
   }
-  // R39: the first signal drains, a second one means "now" — but only when it comes clearly later (R127):
+  // R39: the first signal drains, a second one means "now" — but only when it comes clearly later (R65):
   // a supervisor that signals the pid and its process group delivers two at the same instant.
   const onStopSignal = (signal: NodeJS.Signals): void => {
     if (!stopping || firstSignalAt === 0) {

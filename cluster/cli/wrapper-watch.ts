@@ -25,7 +25,7 @@ function parentOf (pid: number): number | null {
 }
 
 /**
- * R128: under a package manager the primary's parent is a shell
+ * R66: under a package manager the primary's parent is a shell
  * (`sh -c ws-cluster start`) whose parent is npm. A supervisor signals npm
  * only; npm passes the signal to the shell, the shell dies without passing
  * it on, npm exits, and the primary would run on as an orphan holding the

@@ -45,7 +45,7 @@ export function checkReadableFile (value: unknown, path: string, baseDir: string
  * Loads the certificate and key as the workers will (`tls.createSecureContext`),
  * so `check`, `start` and `reload` all refuse a pair that cannot serve —
  * a key that does not match its certificate, a file that is not PEM — with
- * the same problem line (R124).
+ * the same problem line (R62).
  *
  * @example
  * checkTlsPair('/etc/ws-cluster/cert.pem', '/etc/ws-cluster/key.pem', problems)

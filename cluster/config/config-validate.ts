@@ -101,6 +101,19 @@ function checkLog (value: unknown, problems: Problems): ClusterConfig['log'] {
 }
 
 /**
+ * The routes as the workers get them: a relay hook path relative to the
+ * config file is replaced by the absolute path the validator resolved, since
+ * workers do not know where the file was. Only called without problems, so
+ * `resolved` lines up with `routes`.
+ */
+function withAbsoluteHooks (routes: RouteOptions[], resolved: ReadonlyArray<{ relay: { onMessage: unknown } | null }>): RouteOptions[] {
+  return routes.map((route, i) => {
+    const hook = resolved[i]?.relay?.onMessage
+    return typeof hook === 'string' && route.relay !== undefined ? { ...route, relay: { ...route.relay, onMessage: hook } } : route
+  })
+}
+
+/**
  * Checks that the listener and the admin listener do not collide; run again
  * after env/flag overrides, since those can create the collision.
  */
@@ -128,8 +141,8 @@ export function validateConfig (input: unknown, file: string | null): { config: 
     return { config: null, problems }
   }
   const baseDir = file === null ? process.cwd() : dirname(file)
-  // The plugin's own validator: the workers register the plugin with exactly these options.
-  resolveProxyOptions(input, problems)
+  // The plugin's own validator: the workers register the plugin with exactly these options (hooks as files, made absolute).
+  const proxy = resolveProxyOptions(input, problems, { baseDir, functionHooks: false })
   const listen = checkListen(input.listen, baseDir, problems)
   const workers = input.workers === undefined ? availableParallelism() : checkWorkers(input.workers, 'workers', problems)
   const admin = checkAdmin(input.admin, problems)
@@ -150,7 +163,7 @@ export function validateConfig (input: unknown, file: string | null): { config: 
   }
   const config: ClusterConfig = {
     upstreams: input.upstreams as Record<string, UpstreamOptions>,
-    routes: input.routes as RouteOptions[],
+    routes: withAbsoluteHooks(input.routes as RouteOptions[], proxy.routes),
     listen,
     workers,
     limits: (input.limits ?? {}) as LimitsOptions,

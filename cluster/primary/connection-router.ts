@@ -11,7 +11,7 @@ import type { WorkerSlots } from './worker-slots.js'
  * What the primary does with each accepted connection: find the client
  * address (the peer, or the source of a trusted PROXY header), turn it into
  * the sticky key — the whole address, or its IPv6 network when
- * `limits.ipv6Prefix` is below 128 (R126) — and hand the socket to that
+ * `limits.ipv6Prefix` is below 128 (R64) — and hand the socket to that
  * key's slot. Nothing here logs or builds JSON per connection.
  *
  * @example

@@ -47,7 +47,7 @@ export class Primary {
   readonly router: ConnectionRouter
   readonly heartbeat: WorkerHeartbeat
   restarts = 0
-  /** Workers killed and replaced because they stopped answering heartbeats (R120). */
+  /** Workers killed and replaced because they stopped answering heartbeats (R58). */
   unresponsive = 0
   private readonly options: PrimaryOptions
   private readonly log: Logger
@@ -108,7 +108,7 @@ export class Primary {
       if (this.options.runState !== null) {
         this.controlSocket = claimRunState(this.options.runState)
         this.control = createAdminServer(this.handlers(), { control: true })
-        // Reload and stop are for the owner only: the socket is born 0600, with no window before a chmod (R125).
+        // Reload and stop are for the owner only: the socket is born 0600, with no window before a chmod (R63).
         await listen(this.control, { path: this.controlSocket }, 0o177)
       }
       if (config.admin !== null) {
@@ -140,7 +140,7 @@ export class Primary {
     return info
   }
 
-  /** R120: a serving worker whose event loop is stuck is killed; its exit replaces it in the same slot. */
+  /** R58: a serving worker whose event loop is stuck is killed; its exit replaces it in the same slot. */
   private onSilent (worker: Worker, silentMs: number): void {
     const info = this.workers.get(worker)
     if (info === undefined || info.state !== 'serving' || this.state === 'stopping') return

@@ -19,7 +19,7 @@ const MESSAGES: Record<GateRefusal, string> = {
 
 /**
  * Bounds what connections that have not yet sent their PROXY header can cost
- * the primary (R122): at most `maxPending` of them at a time, each for at
+ * the primary (R60): at most `maxPending` of them at a time, each for at
  * most 5 s and 16 + 4096 bytes. Every refusal is counted by reason; the log
  * gets one warning per reason at most every 10 s, with how many were left
  * out, so a flood of bad connections cannot flood the log.

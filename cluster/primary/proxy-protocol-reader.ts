@@ -68,7 +68,7 @@ function capacityFor (bytes: Buffer): number {
  * kernel for the worker that gets the socket. `done` runs once with the
  * header, or `refused` once with the reason: a missing or malformed header,
  * an early close or silence for `timeoutMs` destroy the socket without a byte
- * sent (R32). At most 16 + 4096 bytes are ever kept for a connection (R122).
+ * sent (R32). At most 16 + 4096 bytes are ever kept for a connection (R60).
  *
  * @example
  * readProxyHeader(socket, 5000, ({ header, rest }) => handOff(socket, header, rest), (reason) => count(reason))

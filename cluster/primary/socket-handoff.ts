@@ -32,7 +32,7 @@ function messageFor (handoff: Handoff): ConnMessage {
  * closed once the worker acknowledged it (`keepOpen: false`). `onSettled`
  * runs when Node took the hand-off off its queue and wrote it (or failed),
  * which happens only once the worker acknowledged the one before: so
- * sends minus settled is what waits on the worker (R120). When the send
+ * sends minus settled is what waits on the worker (R58). When the send
  * fails before the handle left (channel already closed), `onUnsent` gets the
  * intact hand-off back to route elsewhere; once the handle left, a failure
  * can only be cleaned up, so the socket is destroyed.

@@ -9,7 +9,7 @@ interface Watched {
 }
 
 /**
- * R120: finds workers whose event loop is stuck — SIGSTOP, an endless loop
+ * R58: finds workers whose event loop is stuck — SIGSTOP, an endless loop
  * in a user `app`, a blocked stdout — which would otherwise keep their slot
  * and black-hole its clients. Every watched worker is pinged over IPC a few
  * times a second; one that has not answered for `timeoutMs` is reported to

@@ -8,7 +8,7 @@ export interface SlotQueueLimits {
   /** Longest a connection waits for a slot's worker before it is closed. */
   maxWaitMs: number
   /**
-   * Most hand-offs sent to one worker and not yet taken by it (R120). Node
+   * Most hand-offs sent to one worker and not yet taken by it (R58). Node
    * passes one socket at a time and queues the rest until the worker
    * acknowledges; a worker that stopped running would make that queue, and
    * the primary's descriptors, grow without end. Past it, connections wait
@@ -86,7 +86,7 @@ export class WorkerSlots {
     return this.slots.get(slotId)?.lane?.worker ?? null
   }
 
-  /** Hand-offs on their way to a slot's worker, and connections waiting for it (R120). */
+  /** Hand-offs on their way to a slot's worker, and connections waiting for it (R58). */
   queueOf (slotId: number): { inFlight: number, waiting: number } {
     const slot = this.slots.get(slotId)
     return { inFlight: slot?.lane?.inFlight ?? 0, waiting: slot?.waiting.length ?? 0 }

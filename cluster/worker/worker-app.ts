@@ -10,7 +10,7 @@ import type { ClusterConfig } from '../config/config-types.js'
  * listens: the worker feeds it sockets the primary accepted.
  *
  * The user's plugin runs in the root context, as if it were wrapped with
- * fastify-plugin (R123): a plain `async function (app) { app.addHook(…) }`
+ * fastify-plugin (R61): a plain `async function (app) { app.addHook(…) }`
  * would otherwise be encapsulated, and an auth hook it adds would silently
  * guard nothing of the proxy. What it registers inside its own child
  * contexts stays encapsulated as usual.

@@ -61,6 +61,25 @@ export function registerWorkerMetrics (read: () => WorkerStats, draining: () => 
     c.reset()
     for (const [route, figures] of Object.entries(read().routes)) c.inc({ route }, figures.failed)
   })
+  counter('route_messages_total', 'Relay routes: messages received, per route and direction (fromClient, fromUpstream).', ['route', 'direction'], (c) => {
+    c.reset()
+    for (const [route, figures] of Object.entries(read().routes)) {
+      c.inc({ route, direction: 'fromClient' }, figures.messagesFromClients)
+      c.inc({ route, direction: 'fromUpstream' }, figures.messagesFromUpstreams)
+    }
+  })
+  counter('route_messages_too_big_total', 'Relay connections closed with 1009: a message over maxMessageSize.', ['route'], (c) => {
+    c.reset()
+    for (const [route, figures] of Object.entries(read().routes)) c.inc({ route }, figures.messagesTooBig)
+  })
+  counter('route_rate_limited_total', 'Relay connections closed with 1008 by the message rate limit.', ['route'], (c) => {
+    c.reset()
+    for (const [route, figures] of Object.entries(read().routes)) c.inc({ route }, figures.rateLimited)
+  })
+  counter('route_hook_errors_total', 'Relay connections closed with 1011 because the message hook failed.', ['route'], (c) => {
+    c.reset()
+    for (const [route, figures] of Object.entries(read().routes)) c.inc({ route }, figures.hookErrors)
+  })
   gauge('upstream_server_connections_active', 'Open connections per upstream server.', ['upstream', 'server'], (g) => {
     g.reset()
     forEachServer(read(), (upstream, server) => g.set({ upstream, server: server.url }, server.active))

@@ -65,14 +65,14 @@ export async function applyUpdate (runtime: ProxyRuntime, raw: unknown, routable
   for (const server of leaving) if (!usable.has(server.id)) server.removed = true
 
   runtime.options = options
-  runtime.routes = buildRoutes(options, runtime.groups)
+  runtime.routes = buildRoutes(options, runtime.groups, runtime.routes)
   runtime.counters.setRoutes(options.routes)
   runtime.limits.setLimits(options.limits.maxConnections, options.limits.maxConnectionsPerIp)
   runtime.admission.setLimits(options.limits.maxConnections, options.limits.maxConnectionsPerIp)
 
   const removed: OpenConnection[] = []
   const down: OpenConnection[] = []
-  for (const connection of runtime.tunnels) {
+  for (const connection of runtime.openConnections()) {
     const why = connection.meta.server?.retired ?? null
     if (why === 'server-removed') removed.push(connection)
     else if (why === 'server-down') down.push(connection)

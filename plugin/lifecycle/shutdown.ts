@@ -31,11 +31,11 @@ export function warnIfShortened (fastify: FastifyInstance, shutdownTimeout: numb
 }
 
 async function cutWhatIsLeft (runtime: ProxyRuntime, cause: CloseCause, message: string): Promise<void> {
-  if (runtime.tunnels.size + runtime.attempts.size === 0) return
-  runtime.log.warn({ tunnels: runtime.tunnels.size, handshakes: runtime.attempts.size }, message)
+  if (runtime.openCount === 0) return
+  runtime.log.warn({ tunnels: runtime.tunnels.size, relays: runtime.relays.size, handshakes: runtime.attempts.size }, message)
   // Handshakes still waiting for their upstream would otherwise keep the server open until handshakeTimeout.
   for (const attempt of runtime.attempts) attempt.abort()
-  for (const tunnel of runtime.tunnels) tunnel.destroy(cause)
+  for (const connection of runtime.openConnections()) connection.destroy(cause)
   await runtime.settled(Date.now() + CUT_SETTLE_MS)
 }
 
@@ -48,11 +48,11 @@ async function cutWhatIsLeft (runtime: ProxyRuntime, cause: CloseCause, message:
  */
 export async function closeForShutdown (runtime: ProxyRuntime, timeoutMs: number): Promise<void> {
   runtime.closingAll = { code: 1001, cause: 'shutdown' }
-  if (runtime.tunnels.size + runtime.attempts.size === 0) return
+  if (runtime.openCount === 0) return
   const spreadMs = Math.min(runtime.options.closeSpread, Math.floor(timeoutMs / 2))
-  runtime.log.info({ tunnels: runtime.tunnels.size, handshakes: runtime.attempts.size, timeoutMs, closeSpread: spreadMs },
+  runtime.log.info({ tunnels: runtime.tunnels.size, relays: runtime.relays.size, handshakes: runtime.attempts.size, timeoutMs, closeSpread: spreadMs },
     'closing open tunnels: 1001 close frames, spread over closeSpread')
-  runtime.closeSpread([...runtime.tunnels], 1001, 'shutdown', spreadMs)
+  runtime.closeSpread(runtime.openConnections(), 1001, 'shutdown', spreadMs)
   if (await runtime.settled(Date.now() + timeoutMs)) return
   await cutWhatIsLeft(runtime, 'shutdown', 'shutdown timeout reached: cutting what is still open')
 }
@@ -65,16 +65,16 @@ export async function closeForShutdown (runtime: ProxyRuntime, timeoutMs: number
  * only come on connections the process already has) and closed with the rest.
  */
 export async function drainConnections (runtime: ProxyRuntime, timeoutMs: number): Promise<void> {
-  if (runtime.tunnels.size + runtime.attempts.size > 0) {
-    runtime.log.info({ tunnels: runtime.tunnels.size, drainTimeout: timeoutMs }, 'draining: open tunnels run until they end or drainTimeout')
+  if (runtime.openCount > 0) {
+    runtime.log.info({ tunnels: runtime.tunnels.size, relays: runtime.relays.size, drainTimeout: timeoutMs }, 'draining: open tunnels run until they end or drainTimeout')
   }
   // Hours of waiting: once a second is often enough to notice the last tunnel ended.
   if (await runtime.settled(Date.now() + timeoutMs, 1000)) return
   if (runtime.closing) return
   const spreadMs = runtime.options.closeSpread
   runtime.closingAll = { code: 1012, cause: 'drain' }
-  runtime.log.info({ tunnels: runtime.tunnels.size, closeSpread: spreadMs }, 'drainTimeout reached: 1012 close frames, spread over closeSpread')
-  runtime.closeSpread([...runtime.tunnels], 1012, 'drain', spreadMs)
+  runtime.log.info({ tunnels: runtime.tunnels.size, relays: runtime.relays.size, closeSpread: spreadMs }, 'drainTimeout reached: 1012 close frames, spread over closeSpread')
+  runtime.closeSpread(runtime.openConnections(), 1012, 'drain', spreadMs)
   if (await runtime.settled(Date.now() + spreadMs + CLOSING_MS)) return
   if (runtime.closing) return
   await cutWhatIsLeft(runtime, 'drain', 'drain: cutting what did not close after its close frame')

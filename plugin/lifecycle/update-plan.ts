@@ -68,15 +68,47 @@ function upstreamChanges (before: ResolvedOptions['upstreams'], after: ResolvedO
   return changes
 }
 
+const NEEDS_NEW_RELAY = 'needs a new process: a relay route\'s hook pool and client-side server are made at start'
+
+/** Same relay settings: a hook given as a function must be the same function. */
+function sameRelay (a: ResolvedRoute, b: ResolvedRoute): boolean {
+  if (a.relay === null || b.relay === null) return a.relay === b.relay
+  return a.relay.onMessage === b.relay.onMessage && JSON.stringify(a.relay) === JSON.stringify(b.relay) && a.finTimeout === b.finTimeout
+}
+
+/**
+ * What a route of the new options becomes in place (`routes[i]`): itself,
+ * the running route when the change needs a new process (listed in
+ * `notApplied`), or null when it cannot be added in place at all.
+ */
+function routeInPlace (route: ResolvedRoute, old: ResolvedRoute | undefined, i: number, notApplied: UpdateChange[]): ResolvedRoute | null {
+  const path = `routes[${i}]`
+  if (route.http !== (old?.http ?? false)) {
+    const change = old === undefined ? 'added' : route.http ? 'switched on' : 'switched off'
+    notApplied.push({ path: `${path}.http`, change: `${route.path} with http ${change}; ${NEEDS_NEW_PROCESS}` })
+    return old ?? null
+  }
+  if (route.mode !== (old?.mode ?? 'tunnel') || (old !== undefined && !sameRelay(old, route))) {
+    const change = old === undefined ? 'added' : route.mode !== old.mode ? `switched from ${old.mode} to ${route.mode}` : 'with other relay settings'
+    notApplied.push({ path: `${path}.${old?.mode === route.mode ? 'relay' : 'mode'}`, change: `${route.path} (relay) ${change}; ${NEEDS_NEW_RELAY}` })
+    return old ?? null
+  }
+  if (route.http && old !== undefined && old.idleTimeout !== route.idleTimeout) {
+    notApplied.push({ path: `${path}.idleTimeout`, change: `${old.idleTimeout} → ${route.idleTimeout} applies to upgrades; plain HTTP on ${route.path} keeps ${old.idleTimeout} ms until a new process` })
+  }
+  return route
+}
+
 /**
  * Compares running and new options and decides what an update applies in
  * place. Upgrade routes, upstream groups, timeouts, limits and the top-level
- * settings all change in place. The plain-HTTP side of `http: true` routes
- * does not: those are Fastify routes with their own proxy registered at
- * start, so adding or removing such a route, switching `http` on or off,
- * and the settings that proxy was built with (its request timeout, the
- * route's `idleTimeout`; its keep-alive pool, the group's `keepalive`) keep
- * their running value and are listed in `notApplied`.
+ * settings all change in place. Two kinds of route are made at start and
+ * keep their running value, listed in `notApplied`: the plain-HTTP side of
+ * `http: true` routes (Fastify routes with their own proxy: adding or
+ * removing one, switching `http`, and what that proxy was built with, the
+ * route's `idleTimeout` and the group's `keepalive`), and relay routes
+ * (adding or removing one, switching `mode`, or changing `relay` or its
+ * `finTimeout`; their other settings do change in place).
  *
  * @example
  * const plan = planUpdate(runtime.options, resolveOptions(raw))
@@ -87,26 +119,13 @@ export function planUpdate (current: ResolvedOptions, next: ResolvedOptions): Up
   const running = new Map(current.routes.map(route => [route.path, route]))
   const routes: ResolvedRoute[] = []
   next.routes.forEach((route, i) => {
-    const old = running.get(route.path)
-    if (route.http && old?.http !== true) {
-      notApplied.push({ path: `routes[${i}].http`, change: `${route.path} with http: true ${old === undefined ? 'added' : 'switched on'}; ${NEEDS_NEW_PROCESS}` })
-      if (old !== undefined) routes.push(old)
-      return
-    }
-    if (!route.http && old?.http === true) {
-      notApplied.push({ path: `routes[${i}].http`, change: `${route.path} switched http off; ${NEEDS_NEW_PROCESS}` })
-      routes.push(old)
-      return
-    }
-    if (route.http && old !== undefined && old.idleTimeout !== route.idleTimeout) {
-      notApplied.push({ path: `routes[${i}].idleTimeout`, change: `${old.idleTimeout} → ${route.idleTimeout} applies to upgrades; plain HTTP on ${route.path} keeps ${old.idleTimeout} ms until a new process` })
-    }
-    routes.push(route)
+    const inPlace = routeInPlace(route, running.get(route.path), i, notApplied)
+    if (inPlace !== null) routes.push(inPlace)
   })
   const kept = new Set(next.routes.map(route => route.path))
   for (const old of current.routes) {
-    if (kept.has(old.path) || !old.http) continue
-    notApplied.push({ path: 'routes', change: `${old.path} with http: true removed; ${NEEDS_NEW_PROCESS}` })
+    if (kept.has(old.path) || (!old.http && old.mode !== 'relay')) continue
+    notApplied.push({ path: 'routes', change: `${old.path} (${old.http ? 'http: true' : 'relay'}) removed; ${old.http ? NEEDS_NEW_PROCESS : NEEDS_NEW_RELAY}` })
     routes.push(old)
   }
 

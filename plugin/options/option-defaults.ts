@@ -73,3 +73,20 @@ export const TOP_DEFAULTS = {
 
 /** Upper bound of every count option (connections, maxConns). */
 export const COUNT_MAX = 10_000_000
+
+/** Relay mode (routes with `mode: 'relay'`); the README's relay section lists the same values. */
+export const RELAY_DEFAULTS = {
+  /** Per route and per process: enough for one slow hook not to hold up every other connection's. */
+  hookThreads: 2,
+  /** The relay holds a whole message in memory; 16 MiB is what the tunnel is tested to carry in one message. */
+  maxMessageSize: 16 * 1024 * 1024,
+  heartbeatTimeout: 10_000,
+  compression: false
+} as const
+
+/** Upper bounds of relay options: a message a 32-bit length can describe, a pool that still fits a small machine. */
+export const RELAY_MAX = {
+  hookThreads: 64,
+  maxMessageSize: 1024 * 1024 * 1024,
+  rateMessages: 1_000_000
+} as const

@@ -1,8 +1,9 @@
 import type { Duration } from './duration.js'
 import type { ResolvedRouteHeaders } from './header-template.js'
+import type { RelayOptions, ResolvedRelay } from './relay-types.js'
 
-/** How a route carries a WebSocket once the upstream switched protocols. */
-export type RouteMode = 'tunnel'
+/** How a route carries a WebSocket once the upstream switched protocols: raw bytes, or whole messages (relay). */
+export type RouteMode = 'tunnel' | 'relay'
 
 /** Load-balancing methods, named after their nginx counterparts. */
 export type BalanceMethod = 'round-robin' | 'least-conn' | 'ip-hash' | 'hash' | 'random-two'
@@ -60,8 +61,10 @@ export interface RouteOptions {
   path: string
   /** Name of a group in `upstreams`. */
   upstream: string
-  /** `tunnel` (default): raw byte tunnel after the 101. */
+  /** `tunnel` (default): raw byte tunnel after the 101. `relay`: the proxy reads whole messages (hooks, limits, heartbeats). */
   mode?: RouteMode
+  /** Relay mode's hook, limits, heartbeats and compression; only with `mode: 'relay'`. */
+  relay?: RelayOptions
   /** TCP connect timeout per attempt (nginx `proxy_connect_timeout`). Default 10 s. */
   connectTimeout?: Duration
   /** Time the upstream has to answer the upgrade request. Default 10 s. */
@@ -201,6 +204,8 @@ export interface ResolvedRoute {
   /** The compiled `headers` option; null when the route has none. */
   headers: ResolvedRouteHeaders | null
   upstreamPath: string | null
+  /** Present for relay routes, null for tunnels. */
+  relay: ResolvedRelay | null
 }
 
 export interface ResolvedOptions {

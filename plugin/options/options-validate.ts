@@ -4,6 +4,7 @@ import { checkBoolean, checkDuration, checkInteger, checkObject, got, isPlainObj
 import { COUNT_MAX, LIMIT_DEFAULTS, TOP_DEFAULTS } from './option-defaults.js'
 import { resolveRoutes } from './validate-routes.js'
 import { resolveUpstreams } from './validate-upstreams.js'
+import { PLUGIN_CONTEXT, type ValidationContext } from './validate-relay.js'
 
 /** The option keys the cluster's config file shares with the plugin, validated here for both. */
 export const PROXY_KEYS = ['upstreams', 'routes', 'limits'] as const
@@ -29,11 +30,14 @@ function resolveLimits (value: unknown, problems: Problems): ResolvedOptions['li
  * cluster's config file shares with the plugin, and resolves them (defaults
  * applied, durations in ms). Problems are added to `problems`; the cluster
  * checks its own keys around this, so both report the same path and message
- * for the same mistake.
+ * for the same mistake. `ctx` says where relative hook paths resolve from
+ * and whether hooks may be functions (see {@link ValidationContext}).
  */
-export function resolveProxyOptions (input: Record<string, unknown>, problems: Problems): Pick<ResolvedOptions, 'upstreams' | 'routes' | 'limits'> {
+export function resolveProxyOptions (
+  input: Record<string, unknown>, problems: Problems, ctx: ValidationContext = PLUGIN_CONTEXT
+): Pick<ResolvedOptions, 'upstreams' | 'routes' | 'limits'> {
   const { names, upstreams } = resolveUpstreams(input.upstreams, problems)
-  const routes = resolveRoutes(input.routes, names, problems)
+  const routes = resolveRoutes(input.routes, names, problems, ctx)
   const limits = resolveLimits(input.limits, problems)
   return { upstreams, routes, limits }
 }

@@ -2,12 +2,13 @@ import type { ResolvedRoute, RouteMode } from './options-types.js'
 import { checkBoolean, checkDuration, checkEnum, checkObject, got, indexPath, keyPath, type Problems } from './option-checks.js'
 import { ROUTE_DEFAULTS } from './option-defaults.js'
 import { resolveRouteHeaders, resolveUpstreamPath } from './validate-route-headers.js'
+import { PLUGIN_CONTEXT, resolveRelay, type ValidationContext } from './validate-relay.js'
 
 const ROUTE_KEYS = [
   'path', 'upstream', 'mode', 'connectTimeout', 'handshakeTimeout', 'idleTimeout', 'sendTimeout', 'finTimeout',
-  'forwardedHeaders', 'preserveHost', 'http', 'headers', 'upstreamPath'
+  'forwardedHeaders', 'preserveHost', 'http', 'headers', 'upstreamPath', 'relay'
 ] as const
-const ROUTE_MODES: readonly RouteMode[] = ['tunnel']
+const ROUTE_MODES: readonly RouteMode[] = ['tunnel', 'relay']
 const DURATIONS = ['connectTimeout', 'handshakeTimeout', 'idleTimeout', 'sendTimeout', 'finTimeout'] as const
 const BOOLEANS = ['forwardedHeaders', 'preserveHost', 'http'] as const
 /** A zero connect or handshake timeout would fail every attempt at once; zero idle/send/fin timeouts mean "none". */
@@ -36,7 +37,19 @@ function resolveRoutePath (value: unknown, path: string, problems: Problems): { 
   return { path: value, prefix: value.endsWith('/*') ? body : null }
 }
 
-function resolveRoute (value: unknown, path: string, upstreamNames: readonly string[], problems: Problems): ResolvedRoute | undefined {
+/** `relay` belongs to relay routes only: on a tunnel it would be silently ignored, so it is an error that says so. */
+function resolveRouteRelay (value: Record<string, unknown>, mode: RouteMode | undefined, path: string, ctx: ValidationContext, problems: Problems): ResolvedRoute['relay'] | undefined {
+  if (mode === 'relay') return resolveRelay(value.relay, keyPath(path, 'relay'), ctx, problems)
+  if (value.relay !== undefined && mode === 'tunnel') {
+    problems.push({
+      path: keyPath(path, 'relay'),
+      message: 'only applies to relay routes: a tunnel carries bytes and never sees a message; set "mode": "relay" on this route, or remove "relay"'
+    })
+  }
+  return null
+}
+
+function resolveRoute (value: unknown, path: string, upstreamNames: readonly string[], ctx: ValidationContext, problems: Problems): ResolvedRoute | undefined {
   if (!checkObject(value, path, ROUTE_KEYS, problems, 'an object { path, upstream, ... }')) return undefined
   const before = problems.length
   const where = resolveRoutePath(value.path, keyPath(path, 'path'), problems)
@@ -62,7 +75,8 @@ function resolveRoute (value: unknown, path: string, upstreamNames: readonly str
   }
   const headers = resolveRouteHeaders(value.headers, keyPath(path, 'headers'), problems)
   const upstreamPath = resolveUpstreamPath(value.upstreamPath, keyPath(path, 'upstreamPath'), problems)
-  if (problems.length > before || where === undefined || mode === undefined) return undefined
+  const relay = resolveRouteRelay(value, mode, path, ctx, problems)
+  if (problems.length > before || where === undefined || mode === undefined || relay === undefined) return undefined
   return {
     ...where,
     upstream: value.upstream as string,
@@ -76,12 +90,13 @@ function resolveRoute (value: unknown, path: string, upstreamNames: readonly str
     preserveHost: flags.preserveHost,
     http: flags.http,
     headers,
-    upstreamPath
+    upstreamPath,
+    relay
   }
 }
 
 /** `routes`: each route resolved against the defined upstream names; paths must be unique. */
-export function resolveRoutes (value: unknown, upstreamNames: readonly string[], problems: Problems): ResolvedRoute[] {
+export function resolveRoutes (value: unknown, upstreamNames: readonly string[], problems: Problems, ctx: ValidationContext = PLUGIN_CONTEXT): ResolvedRoute[] {
   if (value === undefined) {
     problems.push({ path: 'routes', message: 'is required: a non-empty array of { path, upstream } routes, e.g. [{ "path": "/ws", "upstream": "app" }]' })
     return []
@@ -94,7 +109,7 @@ export function resolveRoutes (value: unknown, upstreamNames: readonly string[],
   const seen = new Map<string, number>()
   value.forEach((raw, i) => {
     const path = indexPath('routes', i)
-    const route = resolveRoute(raw, path, upstreamNames, problems)
+    const route = resolveRoute(raw, path, upstreamNames, ctx, problems)
     const routePath = (raw as { path?: unknown } | null)?.path
     if (typeof routePath === 'string') {
       const first = seen.get(routePath)

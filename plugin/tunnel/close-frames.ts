@@ -10,11 +10,19 @@ import { randomFillSync } from 'node:crypto'
 /** 1001 Going Away: the proxy is stopping. 1012 Service Restart: a reload or a drain ends the connection. */
 export type CloseCode = 1001 | 1012
 
-/** After its close frames went out, a deliberately closed tunnel waits this long for the closing handshake before its FIN. */
-export const CLOSING_HANDSHAKE_MS = 2000
+/**
+ * After its close frames went out, a deliberately closed tunnel waits this
+ * long for the closing handshake before its FIN: a client still reading
+ * megabytes that were on their way before the close frame needs the time.
+ */
+export const CLOSING_HANDSHAKE_MS = 5000
 
-/** After that FIN, the sockets are destroyed this much later at most. */
-export const CLOSING_CUT_MS = 1000
+/**
+ * After that FIN, the sockets are destroyed this much later at most. (A
+ * destroy while the peer still sends resets the connection, and the peer
+ * loses what it had not read yet: the bounds are generous for that reason.)
+ */
+export const CLOSING_CUT_MS = 2000
 
 /** A close frame as a server sends it: FIN + opcode 8, unmasked, the two-byte code. */
 export function serverCloseFrame (code: CloseCode): Buffer {

@@ -218,8 +218,13 @@ export class Tunnel<M = unknown> implements ClosingTunnel {
     // finTimeout bound the wait.
     const survivor = client.destroyed ? upstream : client
     this.cause ??= client.destroyed ? 'client' : 'upstream'
-    survivor.removeListener('data', survivor === client ? this.onClientData : this.onUpstreamData)
-    survivor.resume()
+    if (this.closing !== null) {
+      // A deliberate close still owes the survivor its close frame, and bounds what it drops.
+      this.closing.sideGone(survivor === client ? 'upstream' : 'client')
+    } else {
+      survivor.removeListener('data', survivor === client ? this.onClientData : this.onUpstreamData)
+      survivor.resume()
+    }
     survivor.end()
     this.armFinTimer()
   }

@@ -8,6 +8,7 @@ import {
 } from '../errors.js'
 import { hashKeyOf } from '../upstream/hash-key.js'
 import type { ProxyRuntime, UpgradeClaim } from '../proxy-runtime.js'
+import { offeredProtocols, relayRequestRejection } from '../relay/route-relay.js'
 import { UpstreamAttempt } from './upstream-attempt.js'
 import { buildUpgradeRequestHeaders } from './upstream-request-headers.js'
 import type { UpstreamServer } from '../upstream/upstream-server.js'
@@ -32,7 +33,9 @@ export async function proxyUpgrade (
   const req = request.raw
   const { socket, route } = claim
   const session = new UpgradeSession(runtime, route, clientAddressOf(req.socket), String(request.id))
-  const rejection = validateUpgradeRequest(req)
+  const webSocket = isWebSocketUpgrade(req)
+  const relay = route.relay
+  const rejection = validateUpgradeRequest(req) ?? (relay === null ? null : relayRequestRejection(req, webSocket))
   if (rejection !== null) {
     session.fail()
     const err: HttpError = new BadHandshakeError(rejection.reason)
@@ -50,7 +53,8 @@ export async function proxyUpgrade (
   }
 
   const group = route.group
-  const webSocket = isWebSocketUpgrade(req)
+  // Relay routes: the upstream chooses among the client's whole offer, which the proxy repeats (R67).
+  const relaySetup = relay?.upstreamSetup(offeredProtocols(req) as string[])
   const ctx = { clientAddress: session.clientAddress, hashKey: hashKeyOf(group.config.hashKey, req, session.clientAddress) }
   const encrypted = (req.socket as TLSSocket).encrypted === true
   // The dispatcher matched this route on req.url itself, so it begins with the part upstreamPath replaces.
@@ -78,7 +82,8 @@ export async function proxyUpgrade (
         path,
         headers: buildUpgradeRequestHeaders(req, { route: route.config, server: server.config, clientAddress: session.clientAddress, encrypted }),
         connectTimeout: route.config.connectTimeout,
-        handshakeTimeout: route.config.handshakeTimeout
+        handshakeTimeout: route.config.handshakeTimeout,
+        relay: relaySetup
       })
       watch.watch(() => attempt.abort())
       runtime.attempts.add(attempt)
@@ -112,10 +117,15 @@ export async function proxyUpgrade (
         reply.hijack()
         claim.res.detachSocket(socket)
         const statusCode = result.res.statusCode ?? 502
-        relayAnswer(result.res, socket, route.config.handshakeTimeout, (bytes) => { session.answered(statusCode, bytes) })
+        relayAnswer(result.res, socket, route.config.handshakeTimeout, (bytes) => {
+          // Node may have detached the socket from a finished answer (res.socket null); it is never reused.
+          result.socket.destroy()
+          session.answered(statusCode, bytes)
+        })
         return
       }
-      const problem = checkUpgradeAnswer(req, result.res, webSocket)
+      // On a relay route ws has checked the 101 against its own key and the offer it sent.
+      const problem = relay === null ? checkUpgradeAnswer(req, result.res, webSocket) : null
       if (problem !== null) {
         result.socket.destroy()
         group.recordFailure(server)
@@ -128,6 +138,10 @@ export async function proxyUpgrade (
       watch.stop()
       reply.hijack()
       claim.res.detachSocket(socket)
+      if (result.webSocket !== undefined) {
+        runtime.openRelay(req, socket, Buffer.concat([claim.head, ...watch.early]), result.res, result.webSocket, session)
+        return
+      }
       const switchHead = Buffer.from(clientSwitchHead(result.res), 'latin1')
       const clientHead = watch.early.length === 0 ? claim.head : Buffer.concat([claim.head, ...watch.early])
       runtime.openTunnel({ client: socket, upstream: result.socket, switchHead, upstreamHead: result.head, clientHead, webSocket }, session)

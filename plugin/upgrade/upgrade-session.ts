@@ -2,8 +2,14 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { ConnectionLimits } from '../connection-limits.js'
 import type { ProxyCounters, RouteStats } from '../proxy-stats.js'
 import type { RouteRuntime } from '../route-runtime.js'
-import type { Tunnel } from '../tunnel/tunnel.js'
 import type { UpstreamServer } from '../upstream/upstream-server.js'
+
+/** What the access log needs of a closed tunnel or relay: the client socket's byte counts and who ended it. */
+export interface ClosedConnection {
+  readonly client: { readonly bytesRead: number, readonly bytesWritten: number }
+  readonly cause: string | null
+  readonly errorCode: string | null
+}
 
 /** What a session needs of the plugin instance it belongs to (the ProxyRuntime). */
 export interface SessionHost {
@@ -86,19 +92,24 @@ export class UpgradeSession {
     this.stats.total++
   }
 
-  /** The tunnel ended: its figures go to the route, its slot and server are given back. */
-  tunnelClosed (tunnel: Tunnel<UpgradeSession>): void {
+  /**
+   * The tunnel (or relay) ended: its figures go to the route, its slot and
+   * server are given back. A relay logs `relay closed` with its own `extra`
+   * figures (close code, messages).
+   */
+  tunnelClosed (tunnel: ClosedConnection, message = 'tunnel closed', extra: Record<string, unknown> = {}): void {
     const { client } = tunnel
     this.runtime.counters.tunnelsOpen--
     this.stats.open--
     this.stats.bytesFromClients += client.bytesRead
     this.stats.bytesToClients += client.bytesWritten
     this.release()
-    this.writeAccessLog(101, 'tunnel closed', {
+    this.writeAccessLog(101, message, {
       bytesFromClient: client.bytesRead,
       bytesToClient: client.bytesWritten,
       closedBy: tunnel.cause ?? 'client',
-      error: tunnel.errorCode ?? undefined
+      error: tunnel.errorCode ?? undefined,
+      ...extra
     })
   }
 

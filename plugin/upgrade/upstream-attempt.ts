@@ -5,10 +5,15 @@ import {
   UpstreamBadHandshakeError, UpstreamConnectError, UpstreamConnectTimeoutError, UpstreamHandshakeTimeoutError
 } from '../errors.js'
 import type { ResolvedServer } from '../options/options-types.js'
+import { requestUpstreamWebSocket, type UpstreamRelaySetup } from '../relay/upstream-websocket.js'
+import type { WebSocket } from 'ws'
 
 export type AttemptResult =
-  /** The upstream switched protocols: `head` holds bytes it sent right after the 101 (R10). */
-  | { kind: 'switched', res: IncomingMessage, socket: Socket, head: Buffer }
+  /**
+   * The upstream switched protocols: `head` holds bytes it sent right after the 101 (R10). On a
+   * relay route `webSocket` has taken the socket over (and those bytes with it), `head` is empty.
+   */
+  | { kind: 'switched', res: IncomingMessage, socket: Socket, head: Buffer, webSocket?: WebSocket }
   /** Any other answer, to relay verbatim (R3); the socket still belongs to `res`. */
   | { kind: 'answered', res: IncomingMessage, socket: Socket }
   /** No usable answer. `retryable` when nothing reached the upstream's application that forbids another server. */
@@ -21,6 +26,8 @@ export interface AttemptOptions {
   headers: string[]
   connectTimeout: number
   handshakeTimeout: number
+  /** Relay routes: `ws` makes the request and takes the switched socket over as a client WebSocket. */
+  relay?: UpstreamRelaySetup
 }
 
 /**
@@ -68,6 +75,10 @@ export class UpstreamAttempt {
     this.clearTimer()
     this.timer = setTimeout(this.onHandshakeTimeout, this.opts.handshakeTimeout)
     const socket = this.socket as Socket
+    if (this.opts.relay !== undefined) {
+      this.requestWebSocket(socket, this.opts.relay)
+      return
+    }
     const req = httpRequest({
       createConnection: () => socket,
       method: this.opts.method,
@@ -88,6 +99,28 @@ export class UpstreamAttempt {
       return
     }
     this.settle({ kind: 'switched', res, socket, head })
+  }
+
+  private requestWebSocket (socket: Socket, relay: UpstreamRelaySetup): void {
+    const { server } = this.opts
+    try {
+      requestUpstreamWebSocket(socket, { ...server, path: this.opts.path, headers: this.opts.headers }, relay, {
+        onOpen: (res, webSocket) => {
+          if (this.settled) webSocket.terminate()
+          else this.settle({ kind: 'switched', res, socket, head: Buffer.alloc(0), webSocket })
+        },
+        onAnswer: this.onResponse,
+        onError: (err, handshake) => {
+          if (!handshake) return this.onSocketError(err)
+          if (this.settled) return
+          socket.destroy()
+          this.settle({ kind: 'failed', error: new UpstreamBadHandshakeError(server.url, err.message) })
+        }
+      })
+    } catch (err) {
+      // ws refuses a subprotocol offer it could not send; the request checks keep such offers out.
+      this.onSocketError(err as NodeJS.ErrnoException)
+    }
   }
 
   private readonly onResponse = (res: IncomingMessage): void => {

@@ -91,7 +91,7 @@ export async function checkConfigAt (configPath: string, configText: string, fil
       mkdirSync(dirname(join(root, to)), { recursive: true })
       copyFileSync(join(REPO, from), join(root, to))
     }
-    // `check` imports the `app` module (R124): an app under /app finds the image's node_modules there.
+    // `check` imports the `app` module (R62): an app under /app finds the image's node_modules there.
     if (Object.keys(files).some((to) => to.startsWith('/app/'))) symlinkSync(join(REPO, 'node_modules'), join(root, 'app', 'node_modules'), 'dir')
     return await runCli(['check', '--config', target], root, 30_000, env)
   } finally {
