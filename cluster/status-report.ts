@@ -60,7 +60,7 @@ export interface StatusReport {
 }
 
 export function emptyConnections (): WorkerStats['connections'] {
-  return { active: 0, accepted: 0, handled: 0, dropped: 0, reading: 0, requests: 0, refused: 0, tunnelsOpen: 0, handshaking: 0 }
+  return { active: 0, accepted: 0, handled: 0, dropped: 0, reading: 0, requests: 0, refused: 0, rateLimited: 0, rateTracked: 0, tunnelsOpen: 0, handshaking: 0 }
 }
 
 function addInto<T extends object> (target: T, source: T): void {

@@ -20,21 +20,29 @@ export function normalizeAddress (address: string): string {
 }
 
 /**
- * The key one client is known by: its address, or for IPv6 with
- * `ipv6Prefix` below 128 the network it is in (`2001:db8:1:2::/64`), because
- * one IPv6 host usually owns a whole /64 and can pick any address in it.
- * IPv4 addresses and `ipv6Prefix` 128 give the address unchanged. The
- * address is expected normalized ({@link normalizeAddress}).
+ * The key per-client limits count a client address under: the address
+ * itself, except that an IPv6 address is reduced to its network when
+ * `ipv6Prefix` is below 128 (`2001:db8:1:2::/64`). One IPv6 subscriber
+ * usually holds a whole /64, so counting single addresses would let one
+ * client take as many slots as it has addresses to pick from. IPv4
+ * addresses (IPv4-mapped ones included, once normalized) are never grouped.
+ * The per-IP limits, the connection rate and the cluster's sticky hashing
+ * all use this one function, so they agree on who "one client" is.
  *
  * @example
- * ipKey('2001:db8:1:2:aaaa::1', 64) // '2001:db8:1:2::/64'
+ * ipKey('2001:db8:1:2:aaaa::7', 64) // '2001:db8:1:2::/64'
  * ipKey('203.0.113.7', 64)          // '203.0.113.7'
  */
 export function ipKey (address: string, ipv6Prefix: number): string {
-  if (ipv6Prefix >= 128 || !isIPv6(address)) return address
-  const bytes = ipaddr.IPv6.parse(address).toByteArray()
-  for (let bit = ipv6Prefix; bit < 128; bit++) bytes[bit >> 3] &= ~(0x80 >> (bit & 7))
-  return `${ipaddr.fromByteArray(bytes).toString()}/${ipv6Prefix}`
+  if (ipv6Prefix >= 128 || !address.includes(':')) return address
+  // A zone index (fe80::1%eth0) names an interface, not part of the address.
+  const bare = address.includes('%') ? address.slice(0, address.indexOf('%')) : address
+  if (!isIPv6(bare)) return address
+  const parsed = ipaddr.IPv6.parse(bare)
+  // Every IPv4 client would otherwise share the one key ::ffff:0:0/64.
+  if (parsed.isIPv4MappedAddress()) return parsed.toIPv4Address().toString()
+  const network = ipaddr.IPv6.networkAddressFromCIDR(`${bare}/${ipv6Prefix}`).toRFC5952String()
+  return `${network}/${ipv6Prefix}`
 }
 
 /**

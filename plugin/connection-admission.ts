@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyBaseLogger } from 'fastify'
-import { clientAddressOf } from './client-identity.js'
+import { clientAddressOf, ipKey } from './client-identity.js'
 import type { ProxyCounters } from './proxy-stats.js'
 import { WarningThrottle } from './warning-throttle.js'
 
@@ -30,7 +30,8 @@ export class ConnectionAdmission {
     private readonly counters: ProxyCounters,
     private maxConnections: number,
     private maxPerIp: number,
-    log: FastifyBaseLogger
+    log: FastifyBaseLogger,
+    private readonly ipv6Prefix = 128
   ) {
     this.warnings = new WarningThrottle(log)
   }
@@ -47,7 +48,8 @@ export class ConnectionAdmission {
     counters.accepted++
     counters.active++
     socket.once('close', () => { this.closed(socket as Tracked) })
-    const address = clientAddressOf(socket)
+    // Counted per client key: an IPv6 /64 is one client when ipv6Prefix says so (R87).
+    const address = ipKey(clientAddressOf(socket), this.ipv6Prefix)
     const refusal = this.admit(address)
     if (refusal !== null) {
       counters.dropped++

@@ -59,3 +59,27 @@ export const ConnectionLimitError = createError<[string]>(
   'Connection limit reached: %s',
   503
 )
+
+export const UpstreamTlsError = createError<[string, string]>(
+  'WS_CLUSTER_UPSTREAM_TLS_FAILED',
+  'TLS with upstream %s failed: %s',
+  502
+)
+
+export const BadPathError = createError<[string]>(
+  'WS_CLUSTER_BAD_PATH',
+  'Invalid request path: %s',
+  400
+)
+
+export const ForbiddenOriginError = createError(
+  'WS_CLUSTER_FORBIDDEN_ORIGIN',
+  'This origin may not open a WebSocket here',
+  403
+)
+
+export const RateLimitedError = createError(
+  'WS_CLUSTER_RATE_LIMITED',
+  'Too many new connections from this address; retry later',
+  429
+)

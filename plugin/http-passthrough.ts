@@ -4,12 +4,15 @@ import type { Duplex } from 'node:stream'
 import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import httpProxy from '@fastify/http-proxy'
-import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import { clientAddressOf, forwardedValues } from './client-identity.js'
-import { NoLiveUpstreamError, UpstreamBadHandshakeError, UpstreamConnectError, UpstreamHandshakeTimeoutError } from './errors.js'
+import { NoLiveUpstreamError, UpstreamBadHandshakeError, UpstreamConnectError, UpstreamHandshakeTimeoutError, UpstreamTlsError } from './errors.js'
+import { sendPublicError } from './public-errors.js'
 import { hashKeyOf } from './upstream/hash-key.js'
 import type { RouteRuntime } from './proxy-runtime.js'
 import type { UpstreamGroup } from './upstream/upstream-group.js'
+import { isTlsFailure, type UpstreamTls } from './upstream/upstream-tls.js'
+import { throttledLogger, type WarningThrottle } from './warning-throttle.js'
 import { upstreamHostHeader } from './upgrade/upstream-request-headers.js'
 import type { UpstreamServer } from './upstream/upstream-server.js'
 import { upstreamTarget } from './upstream-path.js'
@@ -17,7 +20,7 @@ import { applyRouteHeaders } from './route-headers.js'
 
 const kTarget = Symbol('ws-cluster.http-target')
 
-type TargetedRequest = FastifyRequest & { [kTarget]?: { server: UpstreamServer, group: UpstreamGroup, released: boolean } }
+type TargetedRequest = FastifyRequest & { [kTarget]?: { server: UpstreamServer, group: UpstreamGroup, released: boolean, log: FastifyBaseLogger } }
 
 /**
  * One keep-alive pool per upstream group: Node's agent keeps at most
@@ -28,7 +31,8 @@ type TargetedRequest = FastifyRequest & { [kTarget]?: { server: UpstreamServer, 
 export function createGroupAgents (group: UpstreamGroup): { 'http:': HttpAgent, 'https:': HttpsAgent } {
   const keepalive = group.config.keepalive
   const options = { keepAlive: keepalive > 0, keepAliveMsecs: 60_000, maxFreeSockets: Math.max(keepalive, 1), maxSockets: Infinity }
-  return { 'http:': new PassthroughHttpAgent(options), 'https:': new PassthroughHttpsAgent({ ...options, rejectUnauthorized: false }) }
+  // R84: verified like the upgrade path, with the group's CAs and names.
+  return { 'http:': new PassthroughHttpAgent(options), 'https:': new PassthroughHttpsAgent(group.tls, { ...options, ...group.tls.agentOptions() }) }
 }
 
 /**
@@ -72,7 +76,14 @@ class PassthroughHttpAgent extends HttpAgent {
 }
 
 class PassthroughHttpsAgent extends HttpsAgent {
+  constructor (private readonly tls: UpstreamTls, options: ConstructorParameters<typeof HttpsAgent>[0]) {
+    super(options)
+  }
+
   addRequest (req: ClientRequest, options: unknown): void {
+    // Node would take SNI and the name to verify from the Host header, which is the client's (R31): the upstream's host is meant.
+    const target = options as { host?: string, servername?: string }
+    if (target.host !== undefined) target.servername = this.tls.servername(target.host) ?? ''
     req.on('upgrade', failUnaskedUpgrade);
     (HttpsAgent.prototype as unknown as AgentWithAddRequest).addRequest.call(this, req, options)
   }
@@ -100,7 +111,7 @@ function release (request: TargetedRequest): void {
  */
 export async function registerHttpPassthrough (
   fastify: FastifyInstance, current: () => RouteRuntime, agents: ReturnType<typeof createGroupAgents>,
-  shapeHook: onRequestAsyncHookHandler
+  shapeHook: onRequestAsyncHookHandler, warnings: WarningThrottle
 ): Promise<void> {
   const { config } = current()
   const prefix = config.prefix === null ? config.path : config.prefix.slice(0, -1)
@@ -111,11 +122,14 @@ export async function registerHttpPassthrough (
       const clientAddress = clientAddressOf(request.raw.socket)
       const server = group.pick({ clientAddress, hashKey: hashKeyOf(group.config.hashKey, request.raw, clientAddress) }, new Set())
       if (server === undefined) {
-        request.log.error({ upstream: group.name, reason: group.noServersReason ?? undefined }, 'http passthrough: no live upstream')
-        return reply.code(502).send(new NoLiveUpstreamError(group.name))
+        const kind = `http-no-upstream:${group.name}`
+        warnings.error(kind, { upstream: group.name, reason: group.noServersReason ?? undefined }, 'http passthrough: no live upstream', request.log)
+        return sendPublicError(reply, new NoLiveUpstreamError(group.name), warnings, kind)
       }
       group.acquire(server)
-      request[kTarget] = { server, group, released: false }
+      request[kTarget] = { server, group, released: false, log: request.log }
+      // @fastify/reply-from warns once per failed request ("response errored"): a dead upstream under a flood (R88).
+      request.log = throttledLogger(request.log, warnings, `http:${config.path}`)
     })
     scope.addHook('onResponse', async (request: TargetedRequest) => release(request))
     scope.addHook('onRequestAbort', async (request: TargetedRequest) => release(request))
@@ -139,10 +153,20 @@ export async function registerHttpPassthrough (
       http: { agents, requestOptions: { timeout: config.idleTimeout } },
       replyOptions: {
         getUpstream: (request) => ((request as TargetedRequest)[kTarget] as { server: UpstreamServer }).server.id,
+        // The upstream's Connection/Keep-Alive describe its connection to us: copied, they would keep a client's
+        // connection open after it asked for Connection: close. Node frames the body itself.
+        rewriteHeaders: (headers) => {
+          const out = { ...headers }
+          for (const name of ['connection', 'keep-alive', 'proxy-connection']) delete out[name]
+          return out
+        },
         rewriteRequestHeaders: (request, headers) => {
           const target = (request as TargetedRequest)[kTarget] as { server: UpstreamServer }
           const { config } = current()
           const out: Record<string, string | string[] | undefined> = { ...headers }
+          // R6, R81: a plain request never asks the upstream to switch protocols (h2c included).
+          delete out.upgrade
+          delete out['http2-settings']
           // reply-from has already replaced Host with the upstream's; R31 wants the client's by default.
           const clientHost = request.headers.host
           out.host = config.preserveHost && clientHost !== undefined ? clientHost : upstreamHostHeader(target.server.config)
@@ -160,18 +184,22 @@ export async function registerHttpPassthrough (
           const url = target?.server.id ?? group.name
           const cause = error.cause as NodeJS.ErrnoException | undefined
           if (cause?.code === 'WS_CLUSTER_UPSTREAM_BAD_HANDSHAKE') {
-            request.log.warn({ upstream: url, err: cause }, 'http passthrough: upstream switched protocols')
-            return reply.code(502).send(cause)
+            warnings.warn(`http-switched:${url}`, { upstream: url, err: cause }, 'http passthrough: upstream switched protocols', target?.log)
+            return sendPublicError(reply, cause, warnings, `http-switched:${url}`)
           }
           const timedOut = error.statusCode === 504
-          if (target !== undefined && (cause?.code === 'ECONNREFUSED' || timedOut || cause?.code === 'EHOSTUNREACH')) {
+          const tlsFailed = isTlsFailure(cause?.code)
+          if (target !== undefined && (cause?.code === 'ECONNREFUSED' || timedOut || cause?.code === 'EHOSTUNREACH' || tlsFailed)) {
             group.recordFailure(target.server)
           }
+          const reason = cause?.code ?? cause?.message ?? error.message
           const err = timedOut
             ? new UpstreamHandshakeTimeoutError(url, config.idleTimeout)
-            : new UpstreamConnectError(url, cause?.code ?? cause?.message ?? error.message)
-          request.log.warn({ upstream: url, err: error }, 'http passthrough failed')
-          reply.code(timedOut ? 504 : 502).send(err)
+            : tlsFailed ? new UpstreamTlsError(url, `${reason}: ${cause?.message ?? ''}`) : new UpstreamConnectError(url, reason)
+          const kind = `http-failed:${url}:${err.code}`
+          warnings.warn(kind, { upstream: url, err, cause: error }, 'http passthrough failed', target?.log)
+          // R80: the code and a fixed sentence for the client; the address and the reason stay in the log.
+          sendPublicError(reply, err, warnings, kind)
         }
       }
     })

@@ -1,10 +1,11 @@
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { applyUpdate, type UpdateResult } from './lifecycle/apply-update.js'
 import { closeForShutdown, closeHookBudget, CUT_SETTLE_MS, drainConnections, warnIfShortened } from './lifecycle/shutdown.js'
 import { parseDuration, type Duration } from './options/duration.js'
 import type { WsProxyOptions } from './options/options-types.js'
 import { resolveOptions } from './options/options-validate.js'
+import { normalizeRequestUrl } from './path-normalization.js'
 import { ProxyRuntime } from './proxy-runtime.js'
 import type { WsProxyStats } from './proxy-stats.js'
 import { registerRoutes } from './route-registration.js'
@@ -72,6 +73,11 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
   // A TLS server emits 'connection' for the TCP socket too (before 'secureConnection'), so this counts every client once.
   fastify.server.on('connection', admission.onConnection)
   fastify.server.on('request', admission.onRequest)
+  // R82: before Fastify's own listener routes the request, so the router, every hook and the upstream read one path.
+  const normalizeUrl = (req: FastifyRequest['raw']): void => { normalizeRequestUrl(req, path => runtime.match(path) !== undefined) }
+  fastify.server.prependListener('request', normalizeUrl)
+  runtime.rate?.start()
+  warnAboutUnverifiedTls(fastify, runtime)
   fastify.addHook('onRequest', async () => { runtime.counters.requests++ })
 
   fastify.decorate('wsProxy', {
@@ -103,6 +109,8 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
     for (const dns of runtime.dns.values()) dns.stop()
     fastify.server.removeListener('connection', admission.onConnection)
     fastify.server.removeListener('request', admission.onRequest)
+    fastify.server.removeListener('request', normalizeUrl)
+    runtime.rate?.stop()
     runtime.cancelSchedules()
     for (const attempt of runtime.attempts) attempt.abort()
     for (const connection of runtime.openConnections()) connection.destroy('shutdown')
@@ -113,6 +121,14 @@ const wsProxyPlugin: FastifyPluginAsync<WsProxyOptions> = async (fastify, rawOpt
       pair['https:'].destroy()
     }
   })
+}
+
+/** R84: turning verification off is allowed, and said once at start, so nobody runs without it unknowingly. */
+function warnAboutUnverifiedTls (fastify: FastifyInstance, runtime: ProxyRuntime): void {
+  for (const group of runtime.groups.values()) {
+    if (group.tls.config.rejectUnauthorized) continue
+    fastify.log.warn({ upstream: group.name }, 'upstream TLS certificates are not verified for this group (tls.rejectUnauthorized: false): anyone on the path to its servers can read and change its traffic')
+  }
 }
 
 /**

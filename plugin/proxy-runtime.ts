@@ -7,6 +7,7 @@ import { ConnectionLimits } from './connection-limits.js'
 import { CloseSchedule } from './lifecycle/close-schedule.js'
 import type { CloseCause, CloseCode, OpenConnection } from './open-connection.js'
 import { InvalidOptionError } from './errors.js'
+import { ConnectionRateLimiter } from './connection-rate.js'
 import type { ResolvedOptions } from './options/options-types.js'
 import type { RouteRuntime } from './route-runtime.js'
 import { ProxyCounters } from './proxy-stats.js'
@@ -16,6 +17,7 @@ import { Tunnel } from './tunnel/tunnel.js'
 import { UpstreamDns } from './upstream/upstream-dns.js'
 import { UpstreamGroup } from './upstream/upstream-group.js'
 import type { UpgradeSession } from './upgrade/upgrade-session.js'
+import { WarningThrottle } from './warning-throttle.js'
 
 export { kUpgradeClaim, type RouteRuntime, type UpgradeClaim } from './route-runtime.js'
 
@@ -69,6 +71,10 @@ export class ProxyRuntime {
   readonly counters: ProxyCounters
   readonly limits: ConnectionLimits
   readonly admission: ConnectionAdmission
+  /** `limits.connectionRate` per client key, or null when off (R86); replaced when an update changes it. */
+  rate: ConnectionRateLimiter | null
+  /** Warnings and errors a client can cause at will are written through this, at most once per 10 s per kind. */
+  readonly warnings: WarningThrottle
   readonly tunnels = new Set<ProxiedTunnel>()
   /** Open relay connections, beside the tunnels (see openConnections). */
   readonly relays = new Set<ProxiedRelay>()
@@ -84,8 +90,12 @@ export class ProxyRuntime {
     for (const [name, upstream] of options.upstreams) this.addGroup(name, new UpstreamGroup(upstream))
     this.routes = buildRoutes(options, this.groups)
     this.counters = new ProxyCounters(options.routes)
-    this.limits = new ConnectionLimits(options.limits.maxConnections, options.limits.maxConnectionsPerIp)
-    this.admission = new ConnectionAdmission(this.counters, options.limits.maxConnections, options.limits.maxConnectionsPerIp, log)
+    const { maxConnections, maxConnectionsPerIp, ipv6Prefix, connectionRate } = options.limits
+    this.limits = new ConnectionLimits(maxConnections, maxConnectionsPerIp, ipv6Prefix)
+    this.admission = new ConnectionAdmission(this.counters, maxConnections, maxConnectionsPerIp, log, ipv6Prefix)
+    this.rate = connectionRate === null ? null : new ConnectionRateLimiter(connectionRate)
+    this.counters.rateTracked = () => this.rate?.tracked ?? 0
+    this.warnings = new WarningThrottle(log)
   }
 
   /**

@@ -78,6 +78,10 @@ export interface WsProxyStats {
     requests: number
     /** Upgrades refused with 503 by maxConnections / maxConnectionsPerIp or shutdown. */
     refused: number
+    /** Upgrades refused with 429 by `limits.connectionRate`. */
+    rateLimited: number
+    /** Client keys the connection rate tracks now (idle ones are forgotten once their bucket is full again). */
+    rateTracked: number
     /** Tunnels open now. */
     tunnelsOpen: number
     /** Upgrades waiting for an upstream answer now. */
@@ -95,6 +99,9 @@ export class ProxyCounters {
   reading = 0
   requests = 0
   refused = 0
+  rateLimited = 0
+  /** Read from the rate limiter at snapshot time. */
+  rateTracked: () => number = () => 0
   tunnelsOpen = 0
   handshaking = 0
   readonly routes = new Map<string, RouteStats>()
@@ -140,6 +147,8 @@ export class ProxyCounters {
         reading: this.reading,
         requests: this.requests,
         refused: this.refused,
+        rateLimited: this.rateLimited,
+        rateTracked: this.rateTracked(),
         tunnelsOpen: this.tunnelsOpen,
         handshaking: this.handshaking
       },

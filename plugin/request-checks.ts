@@ -1,7 +1,9 @@
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { BadPathError } from './errors.js'
 import { countHeader } from './hop-by-hop.js'
+import { pathProblemOf } from './path-normalization.js'
 
 // R36/R37 answers to malformed or oversized requests, at the two places they
 // can be caught: requests Node parsed but a server must still refuse (an
@@ -40,6 +42,13 @@ function refuseBadRequestShape (request: FastifyRequest, reply: FastifyReply, ma
   if (hosts > 1) {
     request.log.info('request refused: several Host headers')
     reply.code(400).send(new Error('Several Host headers'))
+    return true
+  }
+  // R82: a path that climbs above the root or hides a dot segment has no one meaning to route by.
+  const pathProblem = pathProblemOf(raw)
+  if (pathProblem !== undefined) {
+    request.log.info({ url, reason: pathProblem }, 'request refused: invalid path')
+    reply.code(400).send(new BadPathError(pathProblem))
     return true
   }
   return false

@@ -89,9 +89,10 @@ export async function registerRoutes (fastify: FastifyInstance, runtime: ProxyRu
     for (const owner of runtimes()) {
       const route = owner.match(request.url)
       if (route === undefined || route.config.http) continue
-      // nginx would pass a plain request on; a WebSocket-only route says what it expects instead.
-      return await reply.code(426).header('Upgrade', 'websocket').header('Connection', 'Upgrade')
-        .send({ statusCode: 426, error: 'Upgrade Required', message: `${route.config.path} only accepts WebSocket upgrades` })
+      // nginx would pass a plain request on; an upgrade-only route says what it expects instead.
+      const protocols = route.config.upgradeProtocols.join(', ')
+      return await reply.code(426).header('Upgrade', protocols).header('Connection', 'Upgrade')
+        .send({ statusCode: 426, error: 'Upgrade Required', message: `${route.config.path} only accepts upgrades to ${protocols}` })
     }
     reply.callNotFound()
     return reply
@@ -113,7 +114,7 @@ export async function registerRoutes (fastify: FastifyInstance, runtime: ProxyRu
       let pool = agents.get(config.upstream)
       if (pool === undefined) agents.set(config.upstream, pool = createGroupAgents(route.group))
       const current = (): RouteRuntime => runtime.routes.find(r => r.config.path === config.path) ?? route
-      await registerHttpPassthrough(fastify, current, pool, shapeHook)
+      await registerHttpPassthrough(fastify, current, pool, shapeHook, runtime.warnings)
     } else {
       fastify.get(config.path, { onRequest: shapeHook }, upgradeRequired(() => [runtime]))
     }

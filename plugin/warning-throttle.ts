@@ -27,7 +27,17 @@ export class WarningThrottle {
 
   constructor (private readonly log: FastifyBaseLogger, private readonly intervalMs = WARNING_INTERVAL_MS) {}
 
-  warn (kind: string, fields: Record<string, unknown>, message: string): void {
+  /** Writes `message` to `log` (default: the throttle's logger, e.g. a request's own to keep its reqId). */
+  warn (kind: string, fields: Record<string, unknown>, message: string, log: FastifyBaseLogger = this.log): void {
+    this.write(log, 'warn', kind, fields, message)
+  }
+
+  /** Like {@link warn}, for errors a client can trigger at will (an upstream group down under a flood of upgrades). */
+  error (kind: string, fields: Record<string, unknown>, message: string, log: FastifyBaseLogger = this.log): void {
+    this.write(log, 'error', kind, fields, message)
+  }
+
+  private write (log: FastifyBaseLogger, level: 'warn' | 'error', kind: string, fields: Record<string, unknown>, message: string): void {
     const now = Date.now()
     const seen = this.kinds.get(kind)
     if (seen !== undefined && now - seen.last < this.intervalMs) {
@@ -41,6 +51,28 @@ export class WarningThrottle {
     }
     this.kinds.delete(kind)
     this.kinds.set(kind, { last: now, suppressed: 0 })
-    this.log.warn(suppressed > 0 ? { ...fields, suppressed, suppressedForMs: this.intervalMs } : fields, message)
+    log[level](suppressed > 0 ? { ...fields, suppressed, suppressedForMs: this.intervalMs } : fields, message)
   }
+}
+
+/**
+ * `log` with its warn and error levels going through `throttle`, one kind per
+ * message under `kindPrefix`; every other level and method is `log`'s own.
+ * For loggers that code outside the plugin writes to once per request
+ * (Fastify's error line for a 5xx, @fastify/reply-from's "response errored").
+ *
+ * @example
+ * request.log = throttledLogger(request.log, runtime.warnings, 'http:/socket.io/*')
+ */
+export function throttledLogger (log: FastifyBaseLogger, throttle: WarningThrottle, kindPrefix: string): FastifyBaseLogger {
+  // A child in all but bindings: pino's methods find the stream and bindings through the prototype.
+  const throttled = Object.create(log) as FastifyBaseLogger
+  const through = (level: 'warn' | 'error') => (fields: unknown, message?: string): void => {
+    const text = message ?? (typeof fields === 'string' ? fields : level)
+    const object = typeof fields === 'object' && fields !== null ? fields as Record<string, unknown> : {}
+    throttle[level](`${kindPrefix}:${text}`, object instanceof Error ? { err: object } : object, text, log)
+  }
+  throttled.warn = through('warn') as FastifyBaseLogger['warn']
+  throttled.error = through('error') as FastifyBaseLogger['error']
+  return throttled
 }

@@ -47,7 +47,8 @@ function group (balance: BalanceMethod, weights: Record<string, number>): Upstre
     balance,
     hashKey: { source: 'query', name: 'key' },
     servers: Object.entries(weights).map(([label, weight]) => server(label, weight)),
-    keepalive: 0
+    keepalive: 0,
+    tls: { ca: null, servername: null, rejectUnauthorized: true }
   }
   return new UpstreamGroup(config)
 }

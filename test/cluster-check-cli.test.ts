@@ -70,7 +70,7 @@ test('check: every problem of a broken file is printed, one per line (bad durati
   assert.equal(stdout, '')
   const lines = stderr.trimEnd().split('\n')
   assert.deepEqual(lines, [
-    `${file}: upstreams.chat.balanse: unknown key; did you mean "balance"? known keys: balance, hashKey, servers, keepalive, resolveInterval, resolver`,
+    `${file}: upstreams.chat.balanse: unknown key; did you mean "balance"? known keys: balance, hashKey, servers, keepalive, resolveInterval, resolver, tls`,
     `${file}: routes[1].upstream: got "chat2"; allowed: the name of a defined upstream group (defined: chat)`,
     `${file}: routes[1].idleTimeout: got "an hour"; allowed: a non-negative number of milliseconds or a string like "500ms", "60s", "5m", "1h", "7d"`,
     `${file}: listen.port: got 80800; allowed: an integer from 0 to 65535`,

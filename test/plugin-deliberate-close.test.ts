@@ -130,7 +130,11 @@ test('R140 an upgrade to another protocol than WebSocket is not framed: a stop e
   const upstream = await startRawBackend(({ socket }) => {
     socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: example/1\r\nConnection: Upgrade\r\n\r\n')
   })
-  const proxy = await startProxy({ upstreams: { raw: { servers: [upstream.url] } }, routes: [{ path: '/ws', upstream: 'raw' }], shutdownTimeout: '10s' })
+  const proxy = await startProxy({
+    upstreams: { raw: { servers: [upstream.url] } },
+    routes: [{ path: '/ws', upstream: 'raw', upgradeProtocols: ['example/1'] }],
+    shutdownTimeout: '10s'
+  })
   const client = await RawClient.open(proxy.port, { allowHalfOpen: true })
   try {
     client.write(requestHead({ bare: true, headers: ['Upgrade: example/1', 'Connection: Upgrade'] }))

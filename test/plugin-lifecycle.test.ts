@@ -187,7 +187,7 @@ test('access log: one line per tunnel with route, upstream, client, status, dura
     const stats = proxy.app.wsProxy.stats()
     assert.deepEqual(
       { ...stats.connections },
-      { active: 0, accepted: 3, handled: 3, dropped: 0, reading: 0, requests: 3, refused: 0, tunnelsOpen: 0, handshaking: 0 }
+      { active: 0, accepted: 3, handled: 3, dropped: 0, reading: 0, requests: 3, refused: 0, rateLimited: 0, rateTracked: 0, tunnelsOpen: 0, handshaking: 0 }
     )
     assert.equal(stats.routes['/chat/*'].failed, 1)
     assert.equal(stats.routes['/chat/*'].total, 2)

@@ -21,7 +21,9 @@ test('R34 maxConnections reached: new handshakes get 503, open tunnels keep work
     open.push(await openWs(`${proxy.wsBase}/ws`), await openWs(`${proxy.wsBase}/ws`))
     const refused = await refusal(`${proxy.wsBase}/ws`, { localAddress: '127.0.0.2' })
     assert.equal(refused.status, 503)
-    assert.match(refused.body, /maxConnections \(2\)/)
+    // R80: the client gets the code; which limit and its value are for the log.
+    assert.match(refused.body, /WS_CLUSTER_CONNECTION_LIMIT/)
+    assert.ok(proxy.logs.some(line => String(line.reason).includes('maxConnections (2)')), 'the log names the limit')
     assert.equal(backend.upgrades.length, 2, 'the refused handshake cost no upstream connection')
     for (const [i, ws] of open.entries()) assert.equal(await echo(ws, `still ${i}`), `still ${i}`)
     assert.equal(proxy.app.wsProxy.stats().connections.refused, 1)

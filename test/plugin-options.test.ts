@@ -156,10 +156,14 @@ test('defaults: 10 s connect and handshake, 1 h idle, 60 s send, 30 s fin, forwa
       http: false,
       headers: null,
       upstreamPath: null,
-      relay: null
+      relay: null,
+      upgradeProtocols: ['websocket'],
+      allowedOrigins: null,
+      requireOrigin: false
     }
   )
-  assert.deepEqual(resolved.limits, { maxConnections: 0, maxConnectionsPerIp: 0, maxUrlLength: 8192, ipv6Prefix: 128 })
+  assert.deepEqual(resolved.limits, { maxConnections: 0, maxConnectionsPerIp: 0, maxUrlLength: 8192, connectionRate: null, ipv6Prefix: 128 })
+  assert.deepEqual(resolved.upstreams.get('g')?.tls, { ca: null, servername: null, rejectUnauthorized: true })
   assert.equal(resolved.shutdownTimeout, 10_000)
   assert.equal(resolved.closeSpread, 10_000)
 })

@@ -105,14 +105,15 @@ test('R67 bytes the upstream sends in the same packet as its 101 reach the clien
   await assertNoFdLeak(baseline)
 })
 
-test('R68 a relay route refuses with 400, before any upstream connection, an upgrade that is not WebSocket or whose subprotocol offer cannot be repeated', async () => {
+test('R68 R81 a relay route refuses, before any upstream connection, an upgrade that is not WebSocket (426, handled as a plain request) or whose subprotocol offer cannot be repeated (400)', async () => {
   await withRelay({}, async ({ proxy, backends }) => {
     const h2c = ['GET /ws HTTP/1.1', 'Host: 127.0.0.1', 'Upgrade: h2c', 'Connection: Upgrade, HTTP2-Settings', 'HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA', '', ''].join('\r\n')
-    assert.equal(statusOf(await rawExchange(proxy.port, h2c)), 400)
+    // R81: only `websocket` is an upgrade here; anything else is a plain request, which a WebSocket-only route answers 426.
+    assert.equal(statusOf(await rawExchange(proxy.port, h2c)), 426)
     assert.equal(statusOf(await rawExchange(proxy.port, upgradeHead('/ws', ['Sec-WebSocket-Protocol: chat, chat']))), 400)
     assert.equal(statusOf(await rawExchange(proxy.port, upgradeHead('/ws', ['Sec-WebSocket-Protocol: a b']))), 400)
     assert.equal(backends[0].connections(), 0)
-    assert.equal(proxy.app.wsProxy.stats().routes['/ws'].failed, 3)
+    assert.equal(proxy.app.wsProxy.stats().routes['/ws'].failed, 2)
   })
 })
 

@@ -6,7 +6,7 @@ import { byPort, group, none, sequence, server, T0, ctx, type ServerSpec } from 
 // R142: an update reconfigures a group in place; pure in-process tests, no sockets.
 
 function config (balance: BalanceMethod, specs: ServerSpec[]): Parameters<ReturnType<typeof group>['reconfigure']>[0] {
-  return { name: 'test', balance, hashKey: { source: 'remote-addr' }, servers: specs.map(server), keepalive: 0 }
+  return { name: 'test', balance, hashKey: { source: 'remote-addr' }, servers: specs.map(server), keepalive: 0, tls: { ca: null, servername: null, rejectUnauthorized: true } }
 }
 
 test('R142 a server kept by an update keeps its health and its open connections; added servers are used, removed ones returned', () => {

@@ -31,6 +31,13 @@ export function registerWorkerMetrics (read: () => WorkerStats, draining: () => 
     c.reset()
     c.inc(read().connections.dropped)
   })
+  counter('upgrades_rate_limited_total', 'Upgrades refused with 429 by limits.connectionRate.', [], (c) => {
+    c.reset()
+    c.inc(read().connections.rateLimited)
+  })
+  gauge('rate_limit_tracked_clients', 'Client keys limits.connectionRate tracks now (idle ones are forgotten).', [], (g) => {
+    g.set(read().connections.rateTracked)
+  })
   gauge('tunnels_open', 'Open WebSocket tunnels.', [], (g) => {
     g.set(read().connections.tunnelsOpen)
   })

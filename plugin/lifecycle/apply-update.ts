@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
+import { ConnectionRateLimiter } from '../connection-rate.js'
 import type { OpenConnection } from '../open-connection.js'
 import type { ResolvedRoute } from '../options/options-types.js'
 import { resolveOptions } from '../options/options-validate.js'
@@ -64,11 +65,18 @@ export async function applyUpdate (runtime: ProxyRuntime, raw: unknown, routable
   const usable = new Set([...options.upstreams.values()].flatMap(group => group.servers).filter(server => !server.down).map(server => server.url))
   for (const server of leaving) if (!usable.has(server.id)) server.removed = true
 
+  const previous = runtime.options
   runtime.options = options
   runtime.routes = buildRoutes(options, runtime.groups, runtime.routes)
   runtime.counters.setRoutes(options.routes)
   runtime.limits.setLimits(options.limits.maxConnections, options.limits.maxConnectionsPerIp)
   runtime.admission.setLimits(options.limits.maxConnections, options.limits.maxConnectionsPerIp)
+  if (JSON.stringify(options.limits.connectionRate) !== JSON.stringify(previous.limits.connectionRate)) {
+    // A new bucket per client under the new rate: the counts so far belong to the old one.
+    runtime.rate?.stop()
+    runtime.rate = options.limits.connectionRate === null ? null : new ConnectionRateLimiter(options.limits.connectionRate)
+    runtime.rate?.start()
+  }
 
   const removed: OpenConnection[] = []
   const down: OpenConnection[] = []

@@ -135,20 +135,29 @@ export function planUpdate (current: ResolvedOptions, next: ResolvedOptions): Up
     const group = current.upstreams.get(route.upstream)
     if (!upstreams.has(route.upstream) && group !== undefined) upstreams.set(route.upstream, group)
   }
+  // The plain-HTTP agents of a group are built at start with its keep-alive pool size and TLS settings.
   const httpGroups = new Set([...current.routes, ...routes].filter(route => route.http).map(route => route.upstream))
   for (const name of httpGroups) {
     const old = current.upstreams.get(name)
     const now = upstreams.get(name)
-    if (old === undefined || now === undefined || old.keepalive === now.keepalive) continue
-    notApplied.push({ path: `upstreams.${name}.keepalive`, change: `${old.keepalive} → ${now.keepalive}; the plain-HTTP keep-alive pool keeps ${old.keepalive} until a new process` })
-    upstreams.set(name, { ...now, keepalive: old.keepalive } satisfies ResolvedUpstream)
+    if (old === undefined || now === undefined) continue
+    for (const key of ['keepalive', 'tls'] as const) {
+      if (JSON.stringify(old[key]) === JSON.stringify(now[key])) continue
+      notApplied.push({ path: `upstreams.${name}.${key}`, change: `${show(old[key])} → ${show(now[key])}; plain HTTP keeps ${show(old[key])} until a new process` })
+    }
+    upstreams.set(name, { ...now, keepalive: old.keepalive, tls: old.tls } satisfies ResolvedUpstream)
+  }
+  // Per-client slots are counted under a key made with this prefix: changing it would mix keys.
+  const limits = { ...next.limits, ipv6Prefix: current.limits.ipv6Prefix }
+  if (next.limits.ipv6Prefix !== current.limits.ipv6Prefix) {
+    notApplied.push({ path: 'limits.ipv6Prefix', change: `${current.limits.ipv6Prefix} → ${next.limits.ipv6Prefix}; needs a new process: open connections are counted under the old key` })
   }
 
-  const options: ResolvedOptions = { ...next, routes, upstreams }
+  const options: ResolvedOptions = { ...next, routes, upstreams, limits }
   const applied = [
     ...upstreamChanges(current.upstreams, upstreams),
     ...routeChanges(current.routes, routes),
-    ...fieldChanges('limits', current.limits, next.limits),
+    ...fieldChanges('limits', current.limits, limits),
     ...fieldChanges('', { shutdownTimeout: current.shutdownTimeout, closeSpread: current.closeSpread, accessLog: current.accessLog },
       { shutdownTimeout: next.shutdownTimeout, closeSpread: next.closeSpread, accessLog: next.accessLog }).map(c => ({ ...c, path: c.path.slice(1) }))
   ]

@@ -53,15 +53,25 @@ export const ROUTE_DEFAULTS = {
   finTimeout: 30_000,
   forwardedHeaders: true,
   preserveHost: true,
-  http: false
+  http: false,
+  /** Only WebSocket by default: tunnelling any protocol the upstream agrees to smuggles h2c past routes and hooks. */
+  upgradeProtocols: ['websocket'] as readonly string[],
+  requireOrigin: false
 } as const
 
 export const LIMIT_DEFAULTS = {
   maxConnections: 0,
   maxConnectionsPerIp: 0,
   maxUrlLength: 8192,
-  /** 128 = every IPv6 address is its own client. */
+  connectionRate: null,
+  /** 128: every IPv6 address is its own client, as nginx counts them. */
   ipv6Prefix: 128
+} as const
+
+export const UPSTREAM_TLS_DEFAULTS = {
+  ca: null,
+  servername: null,
+  rejectUnauthorized: true
 } as const
 
 export const TOP_DEFAULTS = {

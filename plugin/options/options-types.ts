@@ -1,3 +1,5 @@
+import type { ConnectionRate } from '../connection-rate.js'
+import type { OriginRule } from '../origin-policy.js'
 import type { Duration } from './duration.js'
 import type { ResolvedRouteHeaders } from './header-template.js'
 import type { RelayOptions, ResolvedRelay } from './relay-types.js'
@@ -32,6 +34,16 @@ export interface UpstreamServerOptions {
   srv?: boolean
 }
 
+/** How `https://` servers of a group are verified (nginx `proxy_ssl_trusted_certificate`, `proxy_ssl_name`, `proxy_ssl_verify`). */
+export interface UpstreamTlsOptions {
+  /** CA certificates to trust instead of Node's bundled list: PEM text or a PEM file path, or several. */
+  ca?: string | string[]
+  /** The name sent as SNI and checked against the certificate. Default: the server's host when it is a name. */
+  servername?: string
+  /** Verify the server's certificate and name. Default true; false accepts any certificate (say why in a comment). */
+  rejectUnauthorized?: boolean
+}
+
 /** An upstream group: nginx `upstream NAME { ... }`. */
 export interface UpstreamOptions {
   /** Default `round-robin` (smooth weighted, as nginx). */
@@ -53,6 +65,8 @@ export interface UpstreamOptions {
    * Default: the system resolver (getaddrinfo: /etc/hosts, search domains), which gives no TTLs.
    */
   resolver?: string[]
+  /** How `https://` servers are verified; verified against Node's bundled CAs by default. */
+  tls?: UpstreamTlsOptions
 }
 
 /** A proxied location: nginx `location PATH { proxy_pass http://UPSTREAM; ... }`. */
@@ -89,6 +103,12 @@ export interface RouteOptions {
    * upstream as `/chat?x=1`; route `/ws` with `'/socket'` sends `/socket`.
    */
   upstreamPath?: string
+  /** Protocols an `Upgrade` may switch to on this route. Default `['websocket']`; others are handled as plain requests. */
+  upgradeProtocols?: string[]
+  /** Origins (`https://app.example.com`, `https://*.example.com`) whose pages may open WebSockets here; others get 403. Default: any. */
+  allowedOrigins?: string[]
+  /** Refuse upgrades without an Origin header (403). Default false: clients that are not browsers send none. */
+  requireOrigin?: boolean
 }
 
 /**
@@ -118,10 +138,9 @@ export interface LimitsOptions {
   maxConnectionsPerIp?: number
   /** Longest request target (path and query) accepted; longer gets 414. Default 8192. */
   maxUrlLength?: number
-  /**
-   * IPv6 clients whose addresses share this many leading bits are one client (1 to 128;
-   * default 128). The cluster sends them to one worker; 64 suits hosts that own a /64.
-   */
+  /** New upgrades per client address: a token bucket; beyond it 429 with Retry-After. Default: off. */
+  connectionRate?: { perSecond: number, burst?: number } | false
+  /** IPv6 clients count per network of this prefix length for every per-IP limit (64 groups a /64). Default 128: per address. */
   ipv6Prefix?: number
 }
 
@@ -185,6 +204,14 @@ export interface ResolvedUpstream {
   resolveInterval?: number
   /** DNS servers for host-name servers; null or absent = the system resolver. */
   resolver?: string[] | null
+  tls: ResolvedUpstreamTls
+}
+
+/** Upstream TLS settings after validation: CA files read, PEM text only. */
+export interface ResolvedUpstreamTls {
+  ca: string[] | null
+  servername: string | null
+  rejectUnauthorized: boolean
 }
 
 export interface ResolvedRoute {
@@ -206,12 +233,26 @@ export interface ResolvedRoute {
   upstreamPath: string | null
   /** Present for relay routes, null for tunnels. */
   relay: ResolvedRelay | null
+  /** Lower-cased protocol names. */
+  upgradeProtocols: string[]
+  /** null: any origin. */
+  allowedOrigins: OriginRule[] | null
+  requireOrigin: boolean
+}
+
+export interface ResolvedLimits {
+  maxConnections: number
+  maxConnectionsPerIp: number
+  maxUrlLength: number
+  /** null: no rate limit. */
+  connectionRate: ConnectionRate | null
+  ipv6Prefix: number
 }
 
 export interface ResolvedOptions {
   upstreams: Map<string, ResolvedUpstream>
   routes: ResolvedRoute[]
-  limits: Required<LimitsOptions>
+  limits: ResolvedLimits
   shutdownTimeout: number
   closeSpread: number
   accessLog: boolean

@@ -2,6 +2,7 @@ import { InvalidOptionError } from '../errors.js'
 import type { ResolvedOptions } from './options-types.js'
 import { checkBoolean, checkDuration, checkInteger, checkObject, got, isPlainObject, type OptionProblem, type Problems } from './option-checks.js'
 import { COUNT_MAX, LIMIT_DEFAULTS, TOP_DEFAULTS } from './option-defaults.js'
+import { EDGE_LIMIT_KEYS, resolveConnectionRate, resolveIpv6Prefix } from './validate-edge-limits.js'
 import { resolveRoutes } from './validate-routes.js'
 import { resolveUpstreams } from './validate-upstreams.js'
 import { PLUGIN_CONTEXT, type ValidationContext } from './validate-relay.js'
@@ -11,17 +12,20 @@ export const PROXY_KEYS = ['upstreams', 'routes', 'limits'] as const
 const TOP_KEYS = [...PROXY_KEYS, 'shutdownTimeout', 'closeSpread', 'accessLog'] as const
 // Keys Fastify itself passes to every plugin.
 const FASTIFY_REGISTER_KEYS = ['prefix', 'logLevel', 'logSerializers'] as const
-const LIMIT_KEYS = ['maxConnections', 'maxConnectionsPerIp', 'maxUrlLength', 'ipv6Prefix'] as const
+const COUNT_KEYS = ['maxConnections', 'maxConnectionsPerIp', 'maxUrlLength'] as const
+const LIMIT_KEYS = [...COUNT_KEYS, ...EDGE_LIMIT_KEYS] as const
 
 function resolveLimits (value: unknown, problems: Problems): ResolvedOptions['limits'] {
   const limits: ResolvedOptions['limits'] = { ...LIMIT_DEFAULTS }
   if (value === undefined) return limits
-  if (!checkObject(value, 'limits', LIMIT_KEYS, problems, 'an object { maxConnections?, maxConnectionsPerIp?, maxUrlLength?, ipv6Prefix? }')) return limits
-  const bounds = { maxConnections: [0, COUNT_MAX], maxConnectionsPerIp: [0, COUNT_MAX], maxUrlLength: [16, 1_048_576], ipv6Prefix: [1, 128] } as const
-  for (const key of LIMIT_KEYS) {
+  if (!checkObject(value, 'limits', LIMIT_KEYS, problems, `an object { ${LIMIT_KEYS.map(key => `${key}?`).join(', ')} }`)) return limits
+  const bounds = { maxConnections: [0, COUNT_MAX], maxConnectionsPerIp: [0, COUNT_MAX], maxUrlLength: [16, 1_048_576] } as const
+  for (const key of COUNT_KEYS) {
     if (value[key] === undefined) continue
     limits[key] = checkInteger(value[key], `limits.${key}`, bounds[key][0], bounds[key][1], problems) ?? limits[key]
   }
+  limits.connectionRate = resolveConnectionRate(value.connectionRate, problems) ?? null
+  if (value.ipv6Prefix !== undefined) limits.ipv6Prefix = resolveIpv6Prefix(value.ipv6Prefix, problems) ?? limits.ipv6Prefix
   return limits
 }
 

@@ -4,9 +4,11 @@ import { ROUTE_DEFAULTS } from './option-defaults.js'
 import { resolveRouteHeaders, resolveUpstreamPath } from './validate-route-headers.js'
 import { PLUGIN_CONTEXT, resolveRelay, type ValidationContext } from './validate-relay.js'
 
+import { resolveRouteEdge, ROUTE_EDGE_KEYS } from './validate-route-edge.js'
+
 const ROUTE_KEYS = [
   'path', 'upstream', 'mode', 'connectTimeout', 'handshakeTimeout', 'idleTimeout', 'sendTimeout', 'finTimeout',
-  'forwardedHeaders', 'preserveHost', 'http', 'headers', 'upstreamPath', 'relay'
+  'forwardedHeaders', 'preserveHost', 'http', 'headers', 'upstreamPath', 'relay', ...ROUTE_EDGE_KEYS
 ] as const
 const ROUTE_MODES: readonly RouteMode[] = ['tunnel', 'relay']
 const DURATIONS = ['connectTimeout', 'handshakeTimeout', 'idleTimeout', 'sendTimeout', 'finTimeout'] as const
@@ -76,8 +78,10 @@ function resolveRoute (value: unknown, path: string, upstreamNames: readonly str
   const headers = resolveRouteHeaders(value.headers, keyPath(path, 'headers'), problems)
   const upstreamPath = resolveUpstreamPath(value.upstreamPath, keyPath(path, 'upstreamPath'), problems)
   const relay = resolveRouteRelay(value, mode, path, ctx, problems)
-  if (problems.length > before || where === undefined || mode === undefined || relay === undefined) return undefined
+  const edge = resolveRouteEdge(value, path, problems)
+  if (problems.length > before || where === undefined || mode === undefined || relay === undefined || edge === undefined) return undefined
   return {
+    ...edge,
     ...where,
     upstream: value.upstream as string,
     mode,

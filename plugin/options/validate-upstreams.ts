@@ -6,7 +6,9 @@ import {
 import { BALANCE_METHODS, COUNT_MAX, SERVER_DEFAULTS, UPSTREAM_DEFAULTS } from './option-defaults.js'
 import { checkSrvServer, resolveDnsOptions } from './validate-dns.js'
 
-const UPSTREAM_KEYS = ['balance', 'hashKey', 'servers', 'keepalive', 'resolveInterval', 'resolver'] as const
+import { resolveUpstreamTls } from './validate-upstream-tls.js'
+
+const UPSTREAM_KEYS = ['balance', 'hashKey', 'servers', 'keepalive', 'resolveInterval', 'resolver', 'tls'] as const
 const SERVER_KEYS = ['url', 'weight', 'maxFails', 'failTimeout', 'maxConns', 'backup', 'down', 'srv'] as const
 const URL_ALLOWED = 'an absolute http:// or https:// URL with a host, such as "http://127.0.0.1:9001"'
 const SERVERS_ALLOWED = 'a non-empty array of server URLs or { url, weight, ... } objects'
@@ -101,7 +103,7 @@ function resolveHashKey (value: unknown, path: string, problems: Problems): Reso
 
 function resolveUpstream (name: string, value: unknown, problems: Problems): ResolvedUpstream | undefined {
   const path = keyPath('upstreams', name)
-  if (!checkObject(value, path, UPSTREAM_KEYS, problems, 'an object { servers: [...], balance?, hashKey?, keepalive?, resolveInterval?, resolver? }')) return undefined
+  if (!checkObject(value, path, UPSTREAM_KEYS, problems, 'an object { servers: [...], balance?, hashKey?, keepalive?, resolveInterval?, resolver?, tls? }')) return undefined
   const before = problems.length
   const balance = value.balance === undefined ? UPSTREAM_DEFAULTS.balance : checkEnum(value.balance, keyPath(path, 'balance'), BALANCE_METHODS, problems)
   const hashKey = resolveHashKey(value.hashKey, keyPath(path, 'hashKey'), problems)
@@ -111,8 +113,9 @@ function resolveUpstream (name: string, value: unknown, problems: Problems): Res
   const keepalive = value.keepalive === undefined ? UPSTREAM_DEFAULTS.keepalive : checkInteger(value.keepalive, keyPath(path, 'keepalive'), 0, 100_000, problems)
   const servers = resolveServers(value.servers, keyPath(path, 'servers'), problems)
   const dns = resolveDnsOptions(value, path, problems)
-  if (problems.length > before || balance === undefined || hashKey === undefined || keepalive === undefined || servers === undefined) return undefined
-  return { name, balance, hashKey, servers, keepalive, ...dns }
+  const tls = resolveUpstreamTls(value.tls, keyPath(path, 'tls'), servers, problems)
+  if (problems.length > before || balance === undefined || hashKey === undefined || keepalive === undefined || servers === undefined || tls === undefined) return undefined
+  return { name, balance, hashKey, servers, keepalive, ...dns, tls }
 }
 
 /** `upstreams`: every named group resolved, or undefined for each that has problems (their names still count as defined). */

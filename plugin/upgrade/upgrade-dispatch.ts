@@ -1,10 +1,10 @@
 import { ServerResponse, type IncomingMessage, type Server } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyInstance } from 'fastify'
-import { BadHandshakeError } from '../errors.js'
 import { lingeringClose } from './lingering-close.js'
-import { kUpgradeClaim, type ProxyRuntime, type RouteRuntime, type UpgradeClaim } from '../proxy-runtime.js'
-import { isWebSocketUpgrade } from './websocket-handshake.js'
+import { normalizeRequestUrl } from '../path-normalization.js'
+import { kUpgradeClaim, type ProxyRuntime, type UpgradeClaim } from '../proxy-runtime.js'
+import { answerRefusal, gateUpgrade } from './upgrade-gate.js'
 
 type UpgradeListener = (req: IncomingMessage, socket: Socket, head: Buffer) => void
 
@@ -56,22 +56,6 @@ function whenResponsesDone (socket: SocketWithResponse, run: () => void): void {
 }
 
 /**
- * R7: a WebSocket upgrade must be a GET. The route is registered for GET
- * only, so the router would answer 404 for any other method; the request is
- * refused here instead, as malformed, before any hook or upstream sees it.
- */
-function refuseNonGetWebSocket (fastify: FastifyInstance, runtime: ProxyRuntime, route: RouteRuntime, req: IncomingMessage, res: ServerResponse): void {
-  const err = new BadHandshakeError(`WebSocket upgrade with method ${req.method ?? ''}`)
-  // Refused before Fastify's onRequest hook, which counts every other request.
-  runtime.counters.requests++
-  runtime.counters.route(route.config.path).failed++
-  fastify.log.info({ method: req.method, url: req.url, reason: err.message, statusCode: 400 }, 'upgrade refused: invalid handshake')
-  const body = JSON.stringify({ statusCode: 400, code: err.code, error: 'Bad Request', message: err.message })
-  res.writeHead(400, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), Connection: 'close' })
-  res.end(body)
-}
-
-/**
  * Makes the plugin the one 'upgrade' listener of the server, once every
  * plugin has registered (onReady). Upgrades to our routes are dispatched
  * through Fastify's router with a claim, so onRequest/preHandler hooks run
@@ -90,7 +74,10 @@ export function installUpgradeDispatcher (fastify: FastifyInstance, runtime: Pro
     whenResponsesDone(socket, () => { serve(req, socket, head) })
   }
 
+  const owns = (path: string): boolean => runtime.match(path) !== undefined
   const serve = (req: IncomingMessage, socket: Socket, head: Buffer): void => {
+    // R82: routes, hooks and the upstream all see the normalised path.
+    normalizeRequestUrl(req, owns)
     const route = runtime.match(req.url ?? '/')
     if (route === undefined && others.length > 0) {
       for (const listener of others) listener.call(server, req, socket, head)
@@ -100,13 +87,19 @@ export function installUpgradeDispatcher (fastify: FastifyInstance, runtime: Pro
     res.shouldKeepAlive = false
     res.assignSocket(socket)
     res.on('finish', endSocketAfterResponse)
-    if (route !== undefined && req.method !== 'GET' && isWebSocketUpgrade(req)) {
-      refuseNonGetWebSocket(fastify, runtime, route, req, res)
-      return
-    }
     if (route !== undefined) {
-      const claim: UpgradeClaim = { socket, head, route, res };
-      (req as IncomingMessage & { [kUpgradeClaim]?: UpgradeClaim })[kUpgradeClaim] = claim
+      const verdict = gateUpgrade(runtime, route, req)
+      if (verdict.kind === 'refuse') {
+        answerRefusal(runtime, route, req, res, verdict)
+        return
+      }
+      if (verdict.kind === 'claim') {
+        const claim: UpgradeClaim = { socket, head, route, res };
+        (req as IncomingMessage & { [kUpgradeClaim]?: UpgradeClaim })[kUpgradeClaim] = claim
+      } else {
+        // R81: a protocol this route does not tunnel; what the route does with a plain request decides (426, or passthrough).
+        runtime.log.info({ route: route.config.path, upgrade: verdict.offered, allowed: route.config.upgradeProtocols }, 'upgrade to a protocol this route does not allow: handled as a plain request')
+      }
     }
     try {
       fastify.routing(req, res)

@@ -6,6 +6,7 @@ import { ClientWatch } from './client-watch.js'
 import {
   BadHandshakeError, ConnectionLimitError, NoLiveUpstreamError, UpstreamBadHandshakeError, UpstreamsAtMaxConnsError
 } from '../errors.js'
+import { sendPublicError } from '../public-errors.js'
 import { hashKeyOf } from '../upstream/hash-key.js'
 import type { ProxyRuntime, UpgradeClaim } from '../proxy-runtime.js'
 import { offeredProtocols, relayRequestRejection } from '../relay/route-relay.js'
@@ -48,8 +49,10 @@ export async function proxyUpgrade (
   const refusal = session.takeSlot()
   if (refusal !== null) {
     session.fail()
-    request.log.warn({ client: session.clientAddress, reason: refusal }, 'upgrade refused: connection limit')
-    return reply.code(503).send(new ConnectionLimitError(refusal))
+    // A client can ask again in a loop: one line per 10 s per route says it goes on (R88).
+    const kind = `connection-limit:${route.config.path}`
+    runtime.warnings.warn(kind, { client: session.clientAddress, reason: refusal }, 'upgrade refused: connection limit', request.log)
+    return sendPublicError(reply, new ConnectionLimitError(refusal), runtime.warnings, kind)
   }
 
   const group = route.group
@@ -71,8 +74,10 @@ export async function proxyUpgrade (
         const err: HttpError = lastError ??
           (group.lastPickFailure === 'max-conns' ? new UpstreamsAtMaxConnsError(group.name) : new NoLiveUpstreamError(group.name))
         session.fail()
-        request.log.error({ upstream: group.name, err, reason: group.noServersReason ?? undefined }, 'upgrade failed: no upstream answered')
-        return reply.code(err.statusCode ?? 502).send(err)
+        const kind = `no-upstream:${group.name}:${err.code ?? ''}`
+        runtime.warnings.error(kind, { upstream: group.name, err, reason: group.noServersReason ?? undefined }, 'upgrade failed: no upstream answered', request.log)
+        // R80: the client learns the code, never the addresses or the reasons behind it.
+        return sendPublicError(reply, err, runtime.warnings, kind)
       }
       tried.add(server)
       session.connectTo(server)
@@ -83,7 +88,8 @@ export async function proxyUpgrade (
         headers: buildUpgradeRequestHeaders(req, { route: route.config, server: server.config, clientAddress: session.clientAddress, encrypted }),
         connectTimeout: route.config.connectTimeout,
         handshakeTimeout: route.config.handshakeTimeout,
-        relay: relaySetup
+        relay: relaySetup,
+        tls: group.tls
       })
       watch.watch(() => attempt.abort())
       runtime.attempts.add(attempt)
@@ -91,7 +97,8 @@ export async function proxyUpgrade (
       runtime.attempts.delete(attempt)
 
       if (watch.gone) {
-        // The client left while the upstream was being asked: nothing to answer.
+        // The client left while the upstream was being asked: nothing to answer, and
+        // no failure of the server, whatever the aborted attempt reported (R83).
         if (result.kind !== 'failed') result.socket.destroy()
         session.fail()
         watch.stop()
@@ -102,13 +109,14 @@ export async function proxyUpgrade (
       if (result.kind === 'failed' && runtime.closing) {
         // Aborted by shutdown (or failed during it): no other server is tried now.
         session.fail()
-        return reply.code(503).send(new ConnectionLimitError('shutting down'))
+        return sendPublicError(reply, new ConnectionLimitError('shutting down'), runtime.warnings, 'shutting-down')
       }
       if (result.kind === 'failed') {
         group.recordFailure(server)
         session.dropServer()
         lastError = result.error
-        request.log.warn({ upstream: server.id, err: result.error }, 'upstream attempt failed')
+        const code = (result.error as HttpError).code ?? ''
+        runtime.warnings.warn(`upstream-failed:${server.id}:${code}`, { upstream: server.id, err: result.error }, 'upstream attempt failed', request.log)
         continue
       }
       if (result.kind === 'answered') {
@@ -131,7 +139,7 @@ export async function proxyUpgrade (
         group.recordFailure(server)
         session.dropServer()
         lastError = new UpstreamBadHandshakeError(server.id, problem)
-        request.log.warn({ upstream: server.id, reason: problem }, 'upstream sent an invalid 101')
+        runtime.warnings.warn(`invalid-101:${server.id}`, { upstream: server.id, reason: problem }, 'upstream sent an invalid 101', request.log)
         continue
       }
       group.recordSuccess(server)

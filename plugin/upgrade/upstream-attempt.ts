@@ -2,11 +2,12 @@ import { request as httpRequest, type ClientRequest, type IncomingMessage } from
 import { connect as netConnect, type Socket } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import {
-  UpstreamBadHandshakeError, UpstreamConnectError, UpstreamConnectTimeoutError, UpstreamHandshakeTimeoutError
+  UpstreamBadHandshakeError, UpstreamConnectError, UpstreamConnectTimeoutError, UpstreamHandshakeTimeoutError, UpstreamTlsError
 } from '../errors.js'
 import type { ResolvedServer } from '../options/options-types.js'
 import { requestUpstreamWebSocket, type UpstreamRelaySetup } from '../relay/upstream-websocket.js'
 import type { WebSocket } from 'ws'
+import type { UpstreamTls } from '../upstream/upstream-tls.js'
 
 export type AttemptResult =
   /**
@@ -28,6 +29,8 @@ export interface AttemptOptions {
   handshakeTimeout: number
   /** Relay routes: `ws` makes the request and takes the switched socket over as a client WebSocket. */
   relay?: UpstreamRelaySetup
+  /** The group's TLS settings, for `https:` servers. */
+  tls: UpstreamTls
 }
 
 /**
@@ -43,6 +46,8 @@ export class UpstreamAttempt {
   private clientRequest: ClientRequest | null = null
   private timer: NodeJS.Timeout | null = null
   private settled = false
+  /** TCP is up but the TLS handshake is not done: an error now is a TLS failure (R84). */
+  private inTlsHandshake = false
   private resolve!: (result: AttemptResult) => void
 
   constructor (private readonly opts: AttemptOptions) {
@@ -59,9 +64,9 @@ export class UpstreamAttempt {
   private connect (): void {
     const { server } = this.opts
     const tcp = netConnect({ host: server.host, port: server.port, allowHalfOpen: true })
-    const socket = server.protocol === 'https:'
-      ? tlsConnect({ socket: tcp, servername: sniName(server), ALPNProtocols: ['http/1.1'], rejectUnauthorized: false })
-      : tcp
+    // SNI and the certificate check name the host, never an address: for a server found through DNS, the name it was found under.
+    const socket = server.protocol === 'https:' ? tlsConnect({ socket: tcp, ...this.opts.tls.connectOptions(server.dns?.hostname ?? server.host) }) : tcp
+    if (socket !== tcp) tcp.once('connect', () => { this.inTlsHandshake = true })
     this.socket = socket
     socket.setNoDelay(true)
     socket.setKeepAlive(true, 60_000)
@@ -71,6 +76,7 @@ export class UpstreamAttempt {
   }
 
   private readonly onConnect = (): void => {
+    this.inTlsHandshake = false
     if (this.settled) return
     this.clearTimer()
     this.timer = setTimeout(this.onHandshakeTimeout, this.opts.handshakeTimeout)
@@ -144,7 +150,12 @@ export class UpstreamAttempt {
   private readonly onSocketError = (err: NodeJS.ErrnoException): void => {
     if (this.settled) return
     this.socket?.destroy()
-    this.settle({ kind: 'failed', error: new UpstreamConnectError(this.opts.server.url, err.code ?? err.message) })
+    const reason = err.code ?? err.message
+    // A certificate the group does not trust, a name that does not match: the server's failure, named in the log.
+    const error = this.inTlsHandshake
+      ? new UpstreamTlsError(this.opts.server.url, err.code === undefined ? err.message : `${err.code}: ${err.message}`)
+      : new UpstreamConnectError(this.opts.server.url, reason)
+    this.settle({ kind: 'failed', error })
   }
 
   private readonly onConnectTimeout = (): void => {
@@ -183,13 +194,3 @@ export class UpstreamAttempt {
 }
 
 function ignoreError (): void {}
-
-function isIp (host: string): boolean {
-  return /^[\d.]+$/.test(host) || host.includes(':')
-}
-
-/** SNI names the host, never an address: for a server found through DNS, the name it was found under. */
-function sniName (server: ResolvedServer): string | undefined {
-  const host = server.dns?.hostname ?? server.host
-  return isIp(host) ? undefined : host
-}

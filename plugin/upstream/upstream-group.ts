@@ -8,6 +8,7 @@ import { IpHashBalancer } from './ip-hash.js'
 import { LeastConnBalancer } from './least-conn.js'
 import { RandomTwoBalancer, type RandomSource } from './random-two.js'
 import { RoundRobinBalancer } from './round-robin.js'
+import { UpstreamTls } from './upstream-tls.js'
 
 export type { PickContext } from './balancer.js'
 
@@ -70,6 +71,8 @@ export class UpstreamGroup {
   onFailure: ((server: UpstreamServer) => void) | null = null
   /** The DNS figures of the group's host-name servers, for stats. */
   dnsStatus: (() => DnsNameStatus[]) | null = null
+  /** How its `https://` servers are verified (replaced when an update changes `tls`). */
+  tls: UpstreamTls
 
   private current: UpstreamServer[] = []
   /** Servers DNS removed while connections still used them: shown in stats until those end. */
@@ -84,6 +87,7 @@ export class UpstreamGroup {
   constructor (config: ResolvedUpstream, options: UpstreamGroupOptions = {}) {
     this.name = config.name
     this.config = config
+    this.tls = new UpstreamTls(config.tls)
     this.random = options.random ?? Math.random
     this.entryServers = config.servers.map(server => needsResolution(server) ? [] : [server])
     this.rebuild()
@@ -123,6 +127,7 @@ export class UpstreamGroup {
    */
   reconfigure (config: ResolvedUpstream): { removed: UpstreamServer[], down: UpstreamServer[] } {
     const wasDown = new Map(this.current.map(server => [server.id, server.config.down]))
+    if (JSON.stringify(config.tls) !== JSON.stringify(this.config.tls)) this.tls = new UpstreamTls(config.tls)
     const resolved = new Map(this.config.servers.map((entry, i) => [entry.url, this.entryServers[i] ?? []]))
     this.config = config
     this.entryServers = config.servers.map(entry => needsResolution(entry) ? [...(resolved.get(entry.url) ?? [])] : [entry])

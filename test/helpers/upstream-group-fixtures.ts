@@ -30,7 +30,8 @@ export function group (balance: BalanceMethod, specs: ServerSpec[], random?: () 
     balance,
     hashKey: { source: 'remote-addr' },
     servers: specs.map(server),
-    keepalive: 0
+    keepalive: 0,
+    tls: { ca: null, servername: null, rejectUnauthorized: true }
   }
   return new UpstreamGroup(config, random === undefined ? {} : { random })
 }
