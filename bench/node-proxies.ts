@@ -10,6 +10,9 @@ import { fileURLToPath } from 'node:url'
  * - netpipe: the Node floor, `c.pipe(u); u.pipe(c)` with no HTTP parsing at all.
  * - wsc-plugin: Fastify + the ws-cluster plugin, tunnel mode (loaded by URL so the
  *   bench builds while the plugin is absent; the path is then skipped).
+ * - wsc-plugin-untracked: the same with frame-boundary tracking switched off
+ *   (`WS_CLUSTER_BENCH_FRAME_TRACKING=off`, read when the tunnel module loads), to
+ *   measure what the tracking costs (target: at most 3% CPU per round trip).
  * - wsc-relay, wsc-relay-inline, wsc-relay-pool: the plugin in relay mode without a
  *   hook, with a no-op hook as a function, and the same no-op hook as a module in
  *   the thread pool.
@@ -17,7 +20,7 @@ import { fileURLToPath } from 'node:url'
  * - http-proxy: `http-proxy` with `ws: true` in its documented shape.
  */
 
-export const NODE_PROXY_KINDS = ['netpipe', 'wsc-plugin', 'wsc-relay', 'wsc-relay-inline', 'wsc-relay-pool', 'fastify-http-proxy', 'http-proxy'] as const
+export const NODE_PROXY_KINDS = ['netpipe', 'wsc-plugin', 'wsc-plugin-untracked', 'wsc-relay', 'wsc-relay-inline', 'wsc-relay-pool', 'fastify-http-proxy', 'http-proxy'] as const
 export type NodeProxyKind = typeof NODE_PROXY_KINDS[number]
 
 const BACKLOG = 4096
@@ -69,6 +72,7 @@ export async function startNodeProxy (kind: NodeProxyKind, backendPort: number):
       await app.register(fastifyHttpProxy, { upstream: `http://127.0.0.1:${backendPort}`, websocket: true })
     })
   }
+  if (kind === 'wsc-plugin-untracked') process.env.WS_CLUSTER_BENCH_FRAME_TRACKING = 'off'
   const plugin = await import(new URL('../plugin/index.js', import.meta.url).href) as {
     default: import('fastify').FastifyPluginAsync<Record<string, unknown>>
   }
@@ -76,7 +80,7 @@ export async function startNodeProxy (kind: NodeProxyKind, backendPort: number):
     'wsc-relay-inline': () => undefined,
     'wsc-relay-pool': fileURLToPath(new URL('./relay-noop-hook.js', import.meta.url))
   }
-  const route = kind === 'wsc-plugin'
+  const route = kind === 'wsc-plugin' || kind === 'wsc-plugin-untracked'
     ? { path: '/', upstream: 'echo' }
     : { path: '/', upstream: 'echo', mode: 'relay', relay: hooks[kind] === undefined ? {} : { onMessage: hooks[kind] } }
   return await fastifyApp(async (app) => {

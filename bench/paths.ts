@@ -104,6 +104,7 @@ export const PATHS: PathDefinition[] = [
   },
   nodePath('netpipe', 'bare Node net pipe (c.pipe(u); u.pipe(c))'),
   nodePath('wsc-plugin', 'Fastify + ws-cluster plugin, tunnel mode, one process', '../plugin/index.js'),
+  nodePath('wsc-plugin-untracked', 'wsc-plugin without frame-boundary tracking (what the tracking costs)', '../plugin/index.js'),
   nodePath('wsc-relay', 'Fastify + ws-cluster plugin, relay mode (whole messages through ws), no hook', '../plugin/index.js'),
   nodePath('wsc-relay-inline', 'relay mode with a no-op message hook given as a function', '../plugin/index.js'),
   nodePath('wsc-relay-pool', 'relay mode with the same no-op hook as a module in the piscina pool', '../plugin/index.js'),

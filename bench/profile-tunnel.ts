@@ -14,7 +14,7 @@ import { runWorkload } from './workload-runner.js'
  * tunnel can be compared function by function with the bare net pipe.
  */
 
-const NODE_PATHS = ['netpipe', 'wsc-plugin', 'http-proxy', 'fastify-http-proxy']
+const NODE_PATHS = ['netpipe', 'wsc-plugin', 'wsc-plugin-untracked', 'http-proxy', 'fastify-http-proxy']
 
 const { values } = parseArgs({
   options: {

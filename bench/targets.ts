@@ -28,6 +28,10 @@ export function targetChecks (summary: Summary, h: HeadlineSpecs): TargetCheck[]
   const added = (path: string) => summary.loops[h.c1]?.[path]?.addedP50Us
   const idle = (path: string) => summary.connections[h.idle]?.[path]
 
+  const tracked = ratio(cpu('wsc-plugin'), cpu('wsc-plugin-untracked'))
+  if (tracked !== null) {
+    checks.push({ path: 'wsc-plugin', target: 'frame-boundary tracking adds ≤ 3% proxy CPU/rt at C=50', measured: `${tracked.toFixed(3)} × untracked`, met: tracked <= 1.03 })
+  }
   for (const path of ['wsc-plugin', 'wsc-cluster-1', 'wsc-cluster-auto']) {
     const own = cpu(path)
     if (own == null) continue

@@ -1,4 +1,4 @@
-import type { WsProxyStats } from '../plugin/index.js'
+import type { UpdateResult, WsProxyStats } from '../plugin/index.js'
 import type { ClusterConfig } from './config/config-types.js'
 
 /**
@@ -24,9 +24,30 @@ export interface SetupMessage {
   pretty: boolean
 }
 
-/** Primary → worker: finish open tunnels (up to shutdownTimeout) and exit 0. */
+/**
+ * Primary → worker: stop serving and exit 0. `stop`: 1001 close frames spread
+ * within shutdownTimeout, then cut (R39). `replaced`: a new worker took the
+ * slot; open tunnels run until they end or drainTimeout, then get 1012 (R40).
+ * A `stop` after a `replaced` ends that drain early.
+ */
 export interface DrainMessage {
   type: 'ws-cluster:drain'
+  mode: 'stop' | 'replaced'
+}
+
+/** Primary → worker: apply a reloaded config in place (R40), answered with an update-result of the same id. */
+export interface UpdateMessage {
+  type: 'ws-cluster:update'
+  id: number
+  config: ClusterConfig
+}
+
+/** Worker → primary: what the in-place update did, or why it failed (then nothing changed). */
+export interface UpdateResultMessage {
+  type: 'ws-cluster:update-result'
+  id: number
+  result?: UpdateResult
+  error?: string
 }
 
 /** Primary → worker: are you still there? (R58; answered with a pong from the worker's event loop). */
@@ -76,8 +97,8 @@ export interface StatsResponseMessage {
   stats: WorkerStats
 }
 
-export type PrimaryToWorker = ConnMessage | SetupMessage | DrainMessage | StatsRequestMessage | PingMessage
-export type WorkerToPrimary = HelloMessage | ReadyMessage | FailedMessage | StatsResponseMessage | PongMessage
+export type PrimaryToWorker = ConnMessage | SetupMessage | DrainMessage | UpdateMessage | StatsRequestMessage | PingMessage
+export type WorkerToPrimary = HelloMessage | ReadyMessage | FailedMessage | StatsResponseMessage | UpdateResultMessage | PongMessage
 
 /** Narrowing for messages that may come from anyone on the channel. */
 export function isClusterMessage (value: unknown): value is { type: string } {

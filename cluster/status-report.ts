@@ -50,8 +50,10 @@ export interface StatusReport {
     /** With `listen.proxyProtocol`: connections whose header is being read, and those closed before it was complete, by reason. */
     proxyHeaders: { pending: number, refused: ProxyHeaderRefusals } | null
   }
-  /** Summed over the workers that answered. */
+  /** Summed over the workers that answered, draining ones included. */
   connections: WorkerStats['connections']
+  /** Workers that were replaced by a reload (or are stopping) and the tunnels they still carry. */
+  draining: { workers: number, tunnelsOpen: number }
   workers: WorkerStatus[]
   routes: WorkerStats['routes']
   upstreams: Record<string, { balance: string, servers: UpstreamServerStatus[], dns?: DnsNameStatus[] }>

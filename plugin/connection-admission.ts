@@ -28,12 +28,18 @@ export class ConnectionAdmission {
 
   constructor (
     private readonly counters: ProxyCounters,
-    private readonly maxConnections: number,
-    private readonly maxPerIp: number,
+    private maxConnections: number,
+    private maxPerIp: number,
     log: FastifyBaseLogger,
     private readonly ipv6Prefix = 128
   ) {
     this.warnings = new WarningThrottle(log)
+  }
+
+  /** New limits (an update), for connections accepted from now on. */
+  setLimits (maxConnections: number, maxPerIp: number): void {
+    this.maxConnections = maxConnections
+    this.maxPerIp = maxPerIp
   }
 
   /** The server's 'connection' listener. */

@@ -11,7 +11,16 @@ export class ConnectionLimits {
   private total = 0
   private readonly perIp = new Map<string, number>()
 
-  constructor (private readonly maxConnections: number, private readonly maxPerIp: number, private readonly ipv6Prefix = 128) {}
+  constructor (private maxConnections: number, private maxPerIp: number, private readonly ipv6Prefix = 128) {}
+
+  /**
+   * New limits (an update): slots already taken stay taken; only new ones are
+   * checked against these. (ipv6Prefix, the key slots are counted under, never changes in place.)
+   */
+  setLimits (maxConnections: number, maxPerIp: number): void {
+    this.maxConnections = maxConnections
+    this.maxPerIp = maxPerIp
+  }
 
   /** Takes a slot for `clientAddress`; returns why it cannot, or null on success. */
   tryAcquire (clientAddress: string): string | null {

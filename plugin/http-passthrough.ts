@@ -23,7 +23,7 @@ const kTarget = Symbol('ws-cluster.http-target')
 /** Errors that mean no connection to the upstream was made (the others came after the request was sent). */
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL'])
 
-type TargetedRequest = FastifyRequest & { [kTarget]?: { server: UpstreamServer, released: boolean, log: FastifyBaseLogger } }
+type TargetedRequest = FastifyRequest & { [kTarget]?: { server: UpstreamServer, group: UpstreamGroup, released: boolean, log: FastifyBaseLogger } }
 
 /**
  * One keep-alive pool per upstream group: Node's agent keeps at most
@@ -96,11 +96,11 @@ class PassthroughHttpsAgent extends HttpsAgent {
   }
 }
 
-function release (request: TargetedRequest, group: UpstreamGroup): void {
+function release (request: TargetedRequest): void {
   const target = request[kTarget]
   if (target === undefined || target.released) return
   target.released = true
-  group.release(target.server)
+  target.group.release(target.server)
 }
 
 /**
@@ -109,16 +109,19 @@ function release (request: TargetedRequest, group: UpstreamGroup): void {
  * ip-hash and hash keep a client's polling requests and its WebSocket on the
  * same backend (Socket.IO's "Session ID unknown" otherwise). Runs in its own
  * encapsulated scope so its hooks and reply decorators stay there.
+ * `current` gives the route as it is now (an update may have changed its
+ * group or headers); its path and request timeout are those of registration.
  */
 export async function registerHttpPassthrough (
-  fastify: FastifyInstance, route: RouteRuntime, agents: ReturnType<typeof createGroupAgents>,
+  fastify: FastifyInstance, current: () => RouteRuntime, agents: ReturnType<typeof createGroupAgents>,
   shapeHook: onRequestAsyncHookHandler, warnings: WarningThrottle
 ): Promise<void> {
-  const { config, group } = route
+  const { config } = current()
   const prefix = config.prefix === null ? config.path : config.prefix.slice(0, -1)
   await fastify.register(async (scope) => {
     scope.addHook('onRequest', shapeHook)
     scope.addHook('preHandler', async (request: TargetedRequest, reply: FastifyReply) => {
+      const { group } = current()
       const clientAddress = clientAddressOf(request.raw.socket)
       const server = group.pick({ clientAddress, hashKey: hashKeyOf(group.config.hashKey, request.raw, clientAddress) }, new Set())
       if (server === undefined) {
@@ -127,12 +130,12 @@ export async function registerHttpPassthrough (
         return sendPublicError(reply, new NoLiveUpstreamError(group.name), warnings, kind)
       }
       group.acquire(server)
-      request[kTarget] = { server, released: false, log: request.log }
+      request[kTarget] = { server, group, released: false, log: request.log }
       // @fastify/reply-from warns once per failed request ("response errored"): a dead upstream under a flood (R88).
       request.log = throttledLogger(request.log, warnings, `http:${config.path}`)
     })
-    scope.addHook('onResponse', async (request: TargetedRequest) => release(request, group))
-    scope.addHook('onRequestAbort', async (request: TargetedRequest) => release(request, group))
+    scope.addHook('onResponse', async (request: TargetedRequest) => release(request))
+    scope.addHook('onRequestAbort', async (request: TargetedRequest) => release(request))
 
     await scope.register(httpProxy, {
       prefix,
@@ -143,7 +146,7 @@ export async function registerHttpPassthrough (
       // http-proxy hands over the path it matched (the query stays on the request); upstreamPath replaces
       // the matched part by plain concatenation (R55), which its rewritePrefix cannot express.
       handler: (request, reply, dest, options) => {
-        const path = upstreamTarget(config, dest)
+        const path = upstreamTarget(current().config, dest)
         if (path === null) {
           request.log.warn({ url: request.url, route: config.path }, 'http passthrough: the path does not begin with the route\'s own')
           return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `${request.url} is not below ${config.path}` })
@@ -162,6 +165,7 @@ export async function registerHttpPassthrough (
         },
         rewriteRequestHeaders: (request, headers) => {
           const target = (request as TargetedRequest)[kTarget] as { server: UpstreamServer }
+          const { config } = current()
           const out: Record<string, string | string[] | undefined> = { ...headers }
           // R6, R81: a plain request never asks the upstream to switch protocols (h2c included).
           delete out.upgrade
@@ -179,6 +183,7 @@ export async function registerHttpPassthrough (
           const error = failure as Error & { statusCode?: number, cause?: unknown }
           const request = reply.request as TargetedRequest
           const target = request[kTarget]
+          const group = target?.group ?? current().group
           const url = target?.server.id ?? group.name
           const cause = error.cause as NodeJS.ErrnoException | undefined
           if (cause?.code === 'WS_CLUSTER_UPSTREAM_BAD_HANDSHAKE') {

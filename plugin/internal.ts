@@ -10,6 +10,7 @@ export {
 } from './options/option-checks.js'
 export { describeValue, parseDuration, type Duration } from './options/duration.js'
 export { PROXY_KEYS, resolveProxyOptions, validateOptions } from './options/options-validate.js'
+export { TOP_DEFAULTS as PLUGIN_DEFAULTS } from './options/option-defaults.js'
 export type { LimitsOptions, RouteOptions, UpstreamOptions, ResolvedOptions } from './options/options-types.js'
 export type { UpstreamServerStats } from './upstream/upstream-server.js'
 export { emptyRouteStats } from './proxy-stats.js'

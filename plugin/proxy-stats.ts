@@ -121,11 +121,25 @@ export class ProxyCounters {
   readonly routes = new Map<string, RouteStats>()
 
   constructor (routes: readonly ResolvedRoute[]) {
+    this.setRoutes(routes)
+  }
+
+  /**
+   * The routes in effect, at start and after an update: each keeps its
+   * figures and shows its current settings; a new one starts at zero; a
+   * removed one is listed while it still has open tunnels.
+   */
+  setRoutes (routes: readonly ResolvedRoute[]): void {
+    const paths = new Set<string>()
     for (const route of routes) {
+      paths.add(route.path)
       const { upstream, connectTimeout, handshakeTimeout, idleTimeout, sendTimeout, finTimeout, http, upstreamPath } = route
       const settings = { upstream, connectTimeout, handshakeTimeout, idleTimeout, sendTimeout, finTimeout, http, upstreamPath }
-      this.routes.set(route.path, emptyRouteStats(settings))
+      const stats = this.routes.get(route.path)
+      if (stats === undefined) this.routes.set(route.path, emptyRouteStats(settings))
+      else stats.settings = settings
     }
+    for (const [path, stats] of this.routes) if (!paths.has(path) && stats.open === 0) this.routes.delete(path)
   }
 
   route (path: string): RouteStats {

@@ -54,11 +54,15 @@ function refuseBadRequestShape (request: FastifyRequest, reply: FastifyReply, ma
   return false
 }
 
-/** {@link refuseBadRequestShape} as an onRequest hook for every route the plugin owns (upgrade, 426, passthrough). */
-export function requestShapeHook (maxUrlLength: number): ShapeHook {
+/**
+ * {@link refuseBadRequestShape} as an onRequest hook for every route the
+ * plugin owns (upgrade, 426, passthrough); `maxUrlLength` is read per request,
+ * so an update applies to routes registered before it.
+ */
+export function requestShapeHook (maxUrlLength: () => number): ShapeHook {
   return async (request, reply) => {
     // Returning the reply tells Fastify the request was answered here.
-    return refuseBadRequestShape(request, reply, maxUrlLength) ? reply : undefined
+    return refuseBadRequestShape(request, reply, maxUrlLength()) ? reply : undefined
   }
 }
 

@@ -41,6 +41,8 @@ test('config: a good JSON file gets defaults for everything it leaves out, paths
   assert.equal(minimal.workers, availableParallelism())
   assert.deepEqual(minimal.admin, { port: 9090, host: '127.0.0.1' })
   assert.equal(minimal.shutdownTimeout, 30_000)
+  assert.equal(minimal.drainTimeout, 4 * 3_600_000, 'R101: replaced workers keep their tunnels for hours by default')
+  assert.equal(minimal.closeSpread, 10_000, 'R98: the plugin\'s default')
   assert.deepEqual(minimal.log, { level: 'info', pretty: false })
   assert.equal(minimal.app, null)
   assert.equal(minimal.file, null)
@@ -85,7 +87,7 @@ test('config: unknown keys anywhere are errors with a did-you-mean hint', () => 
     limits: { maxConnectionPerIp: 5 },
     zzzzzzzz: 1
   })
-  assert.equal(findProblem(problems, 'route').message, 'unknown key; did you mean "routes"? known keys: upstreams, routes, listen, workers, limits, admin, shutdownTimeout, headersTimeout, heartbeatTimeout, log, app')
+  assert.equal(findProblem(problems, 'route').message, 'unknown key; did you mean "routes"? known keys: upstreams, routes, listen, workers, limits, admin, shutdownTimeout, drainTimeout, closeSpread, headersTimeout, heartbeatTimeout, log, app')
   assert.match(findProblem(problems, 'upstreams.chat.server').message, /^unknown key; did you mean "servers"\?/)
   assert.match(findProblem(problems, 'upstreams.chat.servers').message, /^is required/)
   assert.match(findProblem(problems, 'routes[0].idletimeout').message, /did you mean "idleTimeout"\?/)
@@ -124,6 +126,8 @@ test('config: every bad value is reported with its path, the value and what is a
     limits: { maxConnections: -1, maxUrlLength: 0 },
     admin: { port: '9090' },
     shutdownTimeout: '30 seconds',
+    drainTimeout: '2 hours',
+    closeSpread: -1,
     log: { level: 'verbose', pretty: 'yes' }
   })
   const expected: Record<string, RegExp> = {
@@ -163,6 +167,8 @@ test('config: every bad value is reported with its path, the value and what is a
     'limits.maxUrlLength': /^got 0;/,
     'admin.port': /^got "9090"; allowed: an integer from 0 to 65535$/,
     shutdownTimeout: /^got "30 seconds";/,
+    drainTimeout: /^got "2 hours"; allowed: a non-negative number of milliseconds/,
+    closeSpread: /^got -1; allowed: a non-negative number of milliseconds/,
     'log.level': /^got "verbose"; allowed: "fatal", "error", "warn", "info", "debug", "trace", "silent"$/,
     'log.pretty': /^got "yes";/
   }

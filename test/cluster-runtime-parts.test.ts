@@ -8,7 +8,9 @@ import type { ClusterConfig } from '../cluster/config/config-types.js'
 import { CrashBackoff } from '../cluster/primary/crash-backoff.js'
 import { mergeReloadedConfig } from '../cluster/primary/rolling-reload.js'
 import { claimRunState, controlSocketOf, releaseRunState, runStateFor } from '../cluster/run-state.js'
+import { formatReload } from '../cluster/cli/reload-format.js'
 import { formatStatus } from '../cluster/cli/status-format.js'
+import { replaceReasons } from '../cluster/primary/reload-plan.js'
 import { emptyConnections, mergeWorkerStats, type StatusReport } from '../cluster/status-report.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 
@@ -33,6 +35,8 @@ function config (overrides: Partial<ClusterConfig> = {}): ClusterConfig {
     limits: {},
     admin: { port: 9090, host: '127.0.0.1' },
     shutdownTimeout: 10_000,
+    drainTimeout: 3_600_000,
+    closeSpread: 10_000,
     headersTimeout: 60_000,
     heartbeatTimeout: 10_000,
     log: { level: 'info', pretty: false },
@@ -61,6 +65,44 @@ test('R40 a reload applies what workers do (routes, upstreams, TLS files) and ke
   assert.equal(applied.workers, 2)
   assert.deepEqual(restartOnly, ['listen', 'workers'])
   assert.deepEqual(mergeReloadedConfig(running, config()).restartOnly, [])
+  await assertNoFdLeak(baseline)
+})
+
+test('R99 what makes a reload replace the workers: the app module (its path or its content), TLS on or off, the log format; nothing else', async () => {
+  const baseline = openFdCount()
+  const same = { running: 'd1', next: 'd1' }
+  const tls = { cert: '/c.pem', key: '/k.pem' }
+  assert.deepEqual(replaceReasons(config(), config({ upstreams: { b: { servers: ['http://127.0.0.1:9002'] } }, shutdownTimeout: 1, closeSpread: 0 }), same), [])
+  assert.deepEqual(replaceReasons(config({ app: '/a.mjs' }), config({ app: '/a.mjs' }), { running: 'd1', next: 'd2' }), ['app: /a.mjs changed'])
+  assert.deepEqual(replaceReasons(config({ app: '/a.mjs' }), config({ app: '/b.mjs' }), same), ['app: /a.mjs → /b.mjs'])
+  const listen = config().listen
+  assert.deepEqual(replaceReasons(config(), config({ listen: { ...listen, tls } }), same), ['listen.tls: TLS turned on'])
+  assert.deepEqual(replaceReasons(config({ listen: { ...listen, tls } }), config({ listen: { ...listen, tls: { cert: '/c2.pem', key: '/k2.pem' } } }), same), [],
+    'new certificates are applied in place')
+  assert.deepEqual(replaceReasons(config(), config({ log: { level: 'debug', pretty: false } }), same), [], 'the level is applied in place')
+  await assertNoFdLeak(baseline)
+})
+
+test('R99 `ws-cluster reload` says which kind of reload it did and why', async () => {
+  const baseline = openFdCount()
+  const inPlace = formatReload({
+    ok: true,
+    kind: 'in-place',
+    updated: 2,
+    replaced: 0,
+    reasons: [],
+    closing: 3,
+    restartOnly: ['workers'],
+    drainTimeout: 14_400_000,
+    changes: [{ path: 'upstreams.chat.servers', change: 'removed http://10.0.0.2:3000' }]
+  })
+  assert.match(inPlace, /^reloaded in place: 2 worker\(s\) applied the new config; open connections kept$/m)
+  assert.match(inPlace, /changed upstreams\.chat\.servers: removed http:\/\/10\.0\.0\.2:3000/)
+  assert.match(inPlace, /closing 3 connection\(s\) whose server was removed or marked down \(1012/)
+  assert.match(inPlace, /not applied until a restart: workers/)
+  const replaced = formatReload({ ok: true, kind: 'replaced', updated: 0, replaced: 2, reasons: ['app: /srv/app.mjs changed'], changes: [], closing: 0, drainTimeout: 14_400_000 })
+  assert.match(replaced, /^reloaded by replacing workers: 2 worker\(s\) replaced; the old ones keep their open connections until those end or drainTimeout \(4h\)$/m)
+  assert.match(replaced, /because app: \/srv\/app\.mjs changed/)
   await assertNoFdLeak(baseline)
 })
 
@@ -133,7 +175,11 @@ test('R42 status merges workers: counters add up, a server is up only if every w
     listen: { host: '127.0.0.1', port: 8080, tls: true, proxyProtocol: false },
     primary: { accepted: 7, handedOff: 7, dropped: 0, waiting: 0, inFlight: 2, restarts: 1, unresponsive: 1, proxyHeaders: { pending: 3, refused: { invalid: 4, timeout: 0, closed: 0, 'too-many-pending': 5 } } },
     ...merged,
-    workers: [{ slot: 0, pid: 100, state: 'serving', uptimeSeconds: 59, connections: merged.connections, queue: { inFlight: 2, waiting: 1 }, heartbeatAgeMs: 120 }]
+    draining: { workers: 1, tunnelsOpen: 3 },
+    workers: [
+      { slot: 0, pid: 100, state: 'serving', uptimeSeconds: 59, connections: merged.connections, queue: { inFlight: 2, waiting: 1 }, heartbeatAgeMs: 120 },
+      { slot: 0, pid: 90, state: 'draining', uptimeSeconds: 3600, connections: { ...merged.connections, tunnelsOpen: 3 }, queue: null, heartbeatAgeMs: null }
+    ]
   }
   const text = formatStatus(report)
   assert.match(text, /ws-cluster pid 42, ready, up 1h2m/)
@@ -143,6 +189,9 @@ test('R42 status merges workers: counters add up, a server is up only if every w
   assert.match(text, /^0 +100 +serving +59s +3 +5 +5 +9$/m)
   assert.match(text, /in flight 2, waiting 0, dropped 0, worker restarts 1, unresponsive workers replaced 1/)
   assert.match(text, /proxy headers: pending 3, refused invalid 4, timeout 0, closed 0, too many pending 5/)
+  // R102: a worker a reload replaced is listed as draining, with the tunnels it still carries.
+  assert.match(text, /^0 +90 +draining +1h0m +- +5 +3 +9$/m)
+  assert.match(text, /draining: 1 old worker\(s\) with 3 tunnel\(s\) still open/)
   assert.match(text, /upstream a \(ip-hash\)/)
   assert.match(text, /http:\/\/127\.0\.0\.1:9001 +failed until 2030-/)
   await assertNoFdLeak(baseline)

@@ -74,6 +74,7 @@ const INVALID: Array<[unknown, string, string | null, RegExp]> = [
   [withTop({ limits: { maxUrlLength: 8 } }), 'limits.maxUrlLength', '8', /integer from 16/],
   [withTop({ limits: { maxConns: 1 } }), 'limits.maxConns', null, /maxConnections, maxConnectionsPerIp, maxUrlLength/],
   [withTop({ shutdownTimeout: 'soon' }), 'shutdownTimeout', '"soon"', /"500ms"/],
+  [withTop({ closeSpread: 'gradually' }), 'closeSpread', '"gradually"', /"500ms"/],
   [withTop({ accessLog: 'on' }), 'accessLog', '"on"', /true or false/],
   [withTop({ prefix: '/api' }), 'prefix', '"/api"', /route paths are absolute/]
 ]
@@ -164,4 +165,5 @@ test('defaults: 10 s connect and handshake, 1 h idle, 60 s send, 30 s fin, forwa
   assert.deepEqual(resolved.limits, { maxConnections: 0, maxConnectionsPerIp: 0, maxUrlLength: 8192, connectionRate: null, ipv6Prefix: 128 })
   assert.deepEqual(resolved.upstreams.get('g')?.tls, { ca: null, servername: null, rejectUnauthorized: true })
   assert.equal(resolved.shutdownTimeout, 10_000)
+  assert.equal(resolved.closeSpread, 10_000)
 })

@@ -2,11 +2,12 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { WebSocket } from 'ws'
 import { wsProxyClientErrorHandler } from '../plugin/index.js'
-import { startEchoBackend } from './helpers/backends.js'
+import { startEchoBackend, startRawBackend } from './helpers/backends.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 import {
   closeWs, echo, openWs, rawConnect, startProxy, statusOf, tunnelLogs, upgradeHead, upgradeStatus, waitFor
 } from './helpers/plugin-harness.js'
+import { clientFrameHeader, RawClient, requestHead, serverFrameHeader, switchingHead } from './helpers/raw-http.js'
 import { startNeverAcceptingUpstream, startSilentUpstream } from './helpers/stand-in-upstreams.js'
 import { assertTimer, onceWithin, TIMER_SLACK_MS } from './helpers/timing.js'
 
@@ -198,6 +199,43 @@ test('R19 sendTimeout: a client that stops reading while the upstream floods get
     for (const timer of flooding) clearInterval(timer)
     await proxy.close()
     await backend.close()
+  }
+  await assertNoFdLeak(baseline)
+})
+
+test('R19 R103 sendTimeout per direction: with both directions blocked, the one that drains does not take the other\'s timer away', async () => {
+  const baseline = openFdCount()
+  const upstream = await startRawBackend(({ socket, headers }) => {
+    socket.write(switchingHead(headers['sec-websocket-key']))
+    socket.pause()
+  })
+  const proxy = await startProxy({
+    upstreams: { raw: { servers: [upstream.url] } },
+    routes: [{ path: '/ws', upstream: 'raw', sendTimeout: '1s', idleTimeout: '60s' }]
+  })
+  const client = await RawClient.open(proxy.port)
+  try {
+    client.write(requestHead())
+    assert.equal((await client.head()).statusCode, 101)
+    const size = 32 * 1024 * 1024
+    // 1. The upstream reads nothing: client → upstream blocks first.
+    const blockedAt = Date.now()
+    client.write(Buffer.concat([clientFrameHeader(2, size), Buffer.alloc(size)]))
+    await new Promise(resolve => setTimeout(resolve, 300))
+    // 2. The client stops reading too: upstream → client blocks second.
+    client.socket.pause()
+    upstream.exchanges[0]?.socket.write(Buffer.concat([serverFrameHeader(2, size), Buffer.alloc(size)]))
+    await new Promise(resolve => setTimeout(resolve, 300))
+    // 3. The client reads again: upstream → client drains; client → upstream is still stuck.
+    client.socket.resume()
+    await waitFor(() => tunnelLogs(proxy.logs).length === 1, 'the tunnel closed', 8000)
+    const took = Date.now() - blockedAt
+    assert.equal(tunnelLogs(proxy.logs)[0].closedBy, 'send-timeout')
+    assert.ok(took >= 900, `not before sendTimeout (${took} ms)`)
+  } finally {
+    await client.destroy()
+    await proxy.close()
+    await upstream.close()
   }
   await assertNoFdLeak(baseline)
 })

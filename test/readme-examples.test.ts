@@ -10,6 +10,7 @@ import { runInNewContext } from 'node:vm'
 import { WebSocket, type ClientOptions } from 'ws'
 import { parseCliArgs } from '../cluster/cli/cli-args.js'
 import { runCheck } from '../cluster/cli/check-command.js'
+import { formatReload } from '../cluster/cli/reload-format.js'
 import { helpText } from '../cluster/cli/cli-help.js'
 import { fromNginxHelp, parseFromNginxArgs } from '../cluster/from-nginx/from-nginx-args.js'
 import { parseNginx } from '../cluster/from-nginx/nginx-parser.js'
@@ -39,7 +40,7 @@ after(async () => {
 
 /** The section whose examples another test runs: from-nginx-cli.test.ts translates its nginx block and compares the config and the notes. */
 const FROM_NGINX_SECTION = 'Coming from nginx'
-const KINDS = ['js cjs', 'js plugin', 'js app', 'js route', 'js options', 'js relay-hook', 'json config', 'json config-part', 'json output', 'jsonc demo-config', 'text usage', 'sh', 'nginx']
+const KINDS = ['js cjs', 'js plugin', 'js app', 'js route', 'js options', 'js relay-hook', 'json config', 'json config-part', 'json output', 'jsonc demo-config', 'text usage', 'text reload-output', 'sh', 'nginx']
 
 function kindOf (block: ReadmeBlock): string {
   return block.role === null ? block.lang : `${block.lang} ${block.role}`
@@ -126,6 +127,12 @@ function checkUsageLine (words: string[], where: string): void {
   const help = helpText(command)
   for (const flag of flags) assert.ok(help.includes(flag), `${where}: ${flag} is in ${command ?? 'the overview'} --help`)
 }
+
+test('R94 R99 the reload answers the README shows are what `ws-cluster reload` prints for such outcomes', () => {
+  const [inPlace, replaced] = only('text reload-output').map(block => block.text)
+  assert.equal(formatReload({ ok: true, kind: 'in-place', updated: 4, changes: [{ path: 'upstreams.chat.servers', change: 'removed http://10.0.0.12:3000' }], closing: 37 }), inPlace)
+  assert.equal(formatReload({ ok: true, kind: 'replaced', replaced: 4, drainTimeout: 4 * 3_600_000, reasons: ['app: /srv/app/my-fastify-plugin.js changed'] }), replaced)
+})
 
 test('R94 every command the README shows exists: ws-cluster commands and flags in --help, npm scripts in package.json, the tarball name', () => {
   for (const block of only('text usage')) {

@@ -46,7 +46,7 @@ const FLAGS: readonly FlagSpec[] = [
 export const COMMANDS: Record<CommandName, { summary: string, usage: string }> = {
   start: { summary: 'start the primary and its workers (foreground)', usage: 'ws-cluster start [--config FILE] [--port PORT] [--host HOST] [--workers N|auto] [--pretty-logs]' },
   check: { summary: 'validate the config file and exit (like nginx -t)', usage: 'ws-cluster check [--config FILE]' },
-  reload: { summary: 'reload the config: new workers take new connections, old ones get up to shutdownTimeout to finish theirs (like nginx -s reload)', usage: 'ws-cluster reload [--config FILE]' },
+  reload: { summary: 'apply the config in place, or replace workers whose app, TLS on/off or log format changed; open tunnels are kept (like nginx -s reload)', usage: 'ws-cluster reload [--config FILE]' },
   stop: { summary: 'stop accepting, drain open connections, exit (like nginx -s quit)', usage: 'ws-cluster stop [--config FILE]' },
   status: { summary: 'show workers, connections and upstream health', usage: 'ws-cluster status [--config FILE] [--json]' }
 }

@@ -23,7 +23,7 @@ export const ENV_HELP: ReadonlyArray<{ name: EnvName, description: string, comma
   { name: ENV.prettyLogs, description: 'human-readable logs: 1/true/yes/on or 0/false/no/off', commands: CONFIG_READERS },
   { name: ENV.logLevel, description: 'log level: fatal, error, warn, info, debug, trace, silent (default info)', commands: CONFIG_READERS },
   { name: ENV.adminPort, description: `admin listener port, or "off" (default ${DEFAULTS.adminPort} on ${DEFAULTS.adminHost})`, commands: CONFIG_READERS },
-  { name: ENV.shutdownTimeout, description: `how long open connections may drain on stop and reload (default ${DEFAULTS.shutdownTimeout})`, commands: CONFIG_READERS },
+  { name: ENV.shutdownTimeout, description: `how long open connections get on stop (default ${DEFAULTS.shutdownTimeout}); a reload keeps them (drainTimeout bounds workers it replaces)`, commands: CONFIG_READERS },
   { name: ENV.runDir, description: 'folder of the pid file and control socket (default .ws-cluster/ beside the config file)', commands: RUN_DIR_USERS }
 ]
 

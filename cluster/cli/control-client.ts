@@ -7,6 +7,8 @@ import { ENV } from '../config/config-env.js'
 import { findConfigFile } from '../config/config-load.js'
 import { isClusterPrimary } from '../process-identity.js'
 import { controlSocketOf, isAlive, readPid, runStateFor, type RunState } from '../run-state.js'
+import type { ReloadOutcome } from '../primary/admin-server.js'
+import { formatReload } from './reload-format.js'
 import { formatStatus } from './status-format.js'
 import type { StatusReport } from '../status-report.js'
 
@@ -124,9 +126,9 @@ async function viaControlSocket (command: 'reload' | 'stop' | 'status', flags: C
   if (command === 'reload') {
     // A reload waits for every new worker to be ready: give it time.
     const reply = await call(socket, 'POST', '/reload', 300_000)
-    const outcome = JSON.parse(reply.body) as { ok: boolean, replaced?: number, error?: string, problems?: Array<{ path: string, message: string }> }
+    const outcome = JSON.parse(reply.body) as ReloadOutcome
     if (outcome.ok) {
-      io.stdout.write(`reloaded: ${outcome.replaced ?? 0} worker(s) replaced; old workers are draining\n`)
+      io.stdout.write(formatReload(outcome))
       return 0
     }
     io.stderr.write(`reload failed: ${outcome.error ?? 'unknown error'}; the cluster keeps running with its previous config\n`)

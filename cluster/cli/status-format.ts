@@ -51,6 +51,9 @@ export function formatStatus (report: StatusReport): string {
     const r = p.proxyHeaders.refused
     lines.push(`proxy headers: pending ${p.proxyHeaders.pending}, refused invalid ${r.invalid}, timeout ${r.timeout}, closed ${r.closed}, too many pending ${r['too-many-pending']}`)
   }
+  // Older primaries answer without it.
+  const draining = report.draining ?? { workers: 0, tunnelsOpen: 0 }
+  if (draining.workers > 0) lines.push(`draining: ${draining.workers} old worker(s) with ${draining.tunnelsOpen} tunnel(s) still open`)
   lines.push('')
   const workerRows = [['SLOT', 'PID', 'STATE', 'UPTIME', 'QUEUED', 'ACTIVE', 'TUNNELS', 'REQUESTS']]
   for (const w of report.workers) {

@@ -52,8 +52,23 @@ export interface ClusterConfigInput {
   limits?: LimitsOptions
   /** `false` turns the admin listener off. */
   admin?: AdminOptions | false
-  /** How long open connections may drain on stop and reload. Default `'30s'`. */
+  /**
+   * On stop: open WebSockets get a 1001 close frame, spread over `closeSpread`
+   * (or half of this when shorter); what is still open after this long is cut. Default `'30s'`.
+   */
   shutdownTimeout?: Duration
+  /**
+   * On a reload that replaces workers: the old workers keep their open
+   * WebSockets until they end or this passes, then close them with 1012
+   * spread over `closeSpread` (nginx `worker_shutdown_timeout`). Default `'4h'`.
+   */
+  drainTimeout?: Duration
+  /**
+   * When ws-cluster closes many WebSockets at once (stop, drainTimeout, servers
+   * removed by a reload), the close frames are spread evenly over this window
+   * (HAProxy `close-spread-time`). Default `'10s'`; 0 closes all at once.
+   */
+  closeSpread?: Duration
   /**
    * A client must send a complete request head within this time of connecting
    * (or of starting a new request on a kept-alive connection), else it gets 408
@@ -87,6 +102,8 @@ export interface ClusterConfig {
   limits: LimitsOptions
   admin: { port: number, host: string } | null
   shutdownTimeout: number
+  drainTimeout: number
+  closeSpread: number
   headersTimeout: number
   heartbeatTimeout: number
   log: { level: NonNullable<LogOptions['level']>, pretty: boolean }

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os'
 import { dirname } from 'node:path'
 import {
   checkBoolean, checkDuration, checkEnum, checkInteger, checkObject, checkString, got, indexPath,
-  PROXY_KEYS, resolveProxyOptions, type LimitsOptions, type OptionProblem, type Problems, type RouteOptions, type UpstreamOptions
+  PLUGIN_DEFAULTS, PROXY_KEYS, resolveProxyOptions, type LimitsOptions, type OptionProblem, type Problems, type RouteOptions, type UpstreamOptions
 } from '../../plugin/internal.js'
 import type { ClusterConfig, LogOptions } from './config-types.js'
 import { checkPort, checkReadableFile, checkTlsPair } from './config-file-checks.js'
@@ -18,6 +18,8 @@ export const DEFAULTS = {
   adminPort: 9090,
   adminHost: '127.0.0.1',
   shutdownTimeout: '30s',
+  /** Like nginx's `worker_shutdown_timeout` (unset there: old workers wait forever); long enough for real sessions. */
+  drainTimeout: '4h',
   headersTimeout: '60s',
   heartbeatTimeout: '10s',
   logLevel: 'info',
@@ -28,7 +30,7 @@ export const DEFAULTS = {
 export const LOG_LEVELS: ReadonlyArray<NonNullable<LogOptions['level']>> = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
 /** The cluster's own keys, besides the plugin's (upstreams, routes, limits), which the plugin's validator checks. */
-const CLUSTER_KEYS = ['listen', 'workers', 'admin', 'shutdownTimeout', 'headersTimeout', 'heartbeatTimeout', 'log', 'app'] as const
+const CLUSTER_KEYS = ['listen', 'workers', 'admin', 'shutdownTimeout', 'drainTimeout', 'closeSpread', 'headersTimeout', 'heartbeatTimeout', 'log', 'app'] as const
 const TOP_KEYS = [...PROXY_KEYS.slice(0, 2), 'listen', 'workers', PROXY_KEYS[2], ...CLUSTER_KEYS.slice(2)] as const
 const LISTEN_KEYS = ['port', 'host', 'tls', 'proxyProtocol', 'trustedProxies', 'maxPendingProxyHeaders'] as const
 const TLS_KEYS = ['cert', 'key'] as const
@@ -145,6 +147,8 @@ export function validateConfig (input: unknown, file: string | null): { config: 
   const workers = input.workers === undefined ? availableParallelism() : checkWorkers(input.workers, 'workers', problems)
   const admin = checkAdmin(input.admin, problems)
   const shutdownTimeout = checkDuration(input.shutdownTimeout === undefined ? DEFAULTS.shutdownTimeout : input.shutdownTimeout, 'shutdownTimeout', problems)
+  const drainTimeout = checkDuration(input.drainTimeout === undefined ? DEFAULTS.drainTimeout : input.drainTimeout, 'drainTimeout', problems)
+  const closeSpread = checkDuration(input.closeSpread === undefined ? PLUGIN_DEFAULTS.closeSpread : input.closeSpread, 'closeSpread', problems)
   const headersTimeout = checkDuration(input.headersTimeout === undefined ? DEFAULTS.headersTimeout : input.headersTimeout, 'headersTimeout', problems)
   if (headersTimeout === 0) problems.push({ path: 'headersTimeout', message: got(input.headersTimeout, 'a duration above 0: a connection that never sends a request must not stay open forever') })
   const heartbeatTimeout = checkDuration(input.heartbeatTimeout === undefined ? DEFAULTS.heartbeatTimeout : input.heartbeatTimeout, 'heartbeatTimeout', problems)
@@ -153,7 +157,8 @@ export function validateConfig (input: unknown, file: string | null): { config: 
   }
   const log = checkLog(input.log, problems)
   const app = input.app === undefined ? null : checkReadableFile(input.app, 'app', baseDir, problems)
-  if (problems.length > 0 || workers === undefined || shutdownTimeout === undefined || headersTimeout === undefined || heartbeatTimeout === undefined || app === undefined) {
+  if (problems.length > 0 || workers === undefined || shutdownTimeout === undefined || drainTimeout === undefined || closeSpread === undefined ||
+    headersTimeout === undefined || heartbeatTimeout === undefined || app === undefined) {
     return { config: null, problems }
   }
   const config: ClusterConfig = {
@@ -164,6 +169,8 @@ export function validateConfig (input: unknown, file: string | null): { config: 
     limits: (input.limits ?? {}) as LimitsOptions,
     admin,
     shutdownTimeout,
+    drainTimeout,
+    closeSpread,
     headersTimeout,
     heartbeatTimeout,
     log,

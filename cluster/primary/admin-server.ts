@@ -19,7 +19,22 @@ export interface ReloadOutcome {
   /** When the new config was invalid: each problem with its path. */
   problems?: Array<{ path: string, message: string }>
   error?: string
+  /** `in-place`: the running workers applied the config; `replaced`: new workers took the slots, the old ones drain. */
+  kind?: 'in-place' | 'replaced'
+  /** Why the workers were replaced (empty in place). */
+  reasons?: string[]
+  /** Workers that applied it in place. */
+  updated?: number
+  /** Workers replaced by new ones. */
   replaced?: number
+  /** What the workers applied in place (option path and change). */
+  changes?: Array<{ path: string, change: string }>
+  /** Tunnels now closing with 1012 because their server left the config or was marked down. */
+  closing?: number
+  /** Settings only a restart applies (listen, admin, workers). */
+  restartOnly?: string[]
+  /** How long replaced workers keep their tunnels, in ms. */
+  drainTimeout?: number
 }
 
 /**

@@ -10,6 +10,7 @@ import { METRIC_PREFIX as PREFIX, type ProxyHeaderRefusals } from '../status-rep
 
 export interface PrimaryFigures {
   workers: number
+  draining: number
   restarts: number
   handedOff: number
   dropped: number
@@ -25,7 +26,7 @@ export interface PrimaryFigures {
  * primary's own.
  *
  * @example
- * const metrics = new ClusterMetrics(() => ({ workers: 2, restarts: 0, handedOff, dropped, waiting }))
+ * const metrics = new ClusterMetrics(() => ({ workers: 2, draining: 0, restarts: 0, handedOff, dropped, waiting }))
  * res.end(await metrics.text())
  */
 export class ClusterMetrics {
@@ -40,6 +41,7 @@ export class ClusterMetrics {
       new Gauge({ name: PREFIX + name, help, registers: [own], collect () { this.set(pick(read())) } })
     }
     g('workers', 'Worker processes serving a slot.', (f) => f.workers)
+    g('workers_draining', 'Worker processes replaced by a reload (or stopping) that still carry tunnels; see ws_cluster_draining_tunnels_open.', (f) => f.draining)
     g('worker_restarts_total', 'Workers replaced after they died.', (f) => f.restarts)
     g('primary_handoffs_total', 'Connections the primary handed to a worker.', (f) => f.handedOff)
     g('primary_dropped_total', 'Connections closed because their slot had no worker in time.', (f) => f.dropped)

@@ -8,7 +8,8 @@ import { ConnectionRouter } from './connection-router.js'
 import type { ClusterConfig } from '../config/config-types.js'
 import { CrashBackoff } from './crash-backoff.js'
 import { claimRunState, releaseRunState, type RunState } from '../run-state.js'
-import { mergeReloadedConfig, rollSlots } from './rolling-reload.js'
+import { appDigest } from './reload-plan.js'
+import { reloadWorkers } from './reload-coordinator.js'
 import { reclaimInFlight } from './socket-handoff.js'
 import { collectStatus } from './status-collector.js'
 import { drainWorker, startWorker, type WorkerInfo } from './worker-process.js'
@@ -59,14 +60,18 @@ export class Primary {
   controlSocket: string | null = null
   private readonly metrics: ClusterMetrics
   private stopping: Promise<number> | null = null
+  /** Digest of the running `app` file: a reload that finds it changed replaces the workers. */
+  private appDigest: string | null
 
   constructor (options: PrimaryOptions) {
     this.options = options
     this.config = options.config
+    this.appDigest = appDigest(options.config.app)
     this.log = options.log
     this.slots = new WorkerSlots(Array.from({ length: options.config.workers }, (_, i) => i))
     this.metrics = new ClusterMetrics(() => ({
       workers: [...this.workers.values()].filter((w) => w.state === 'serving').length,
+      draining: [...this.workers.values()].filter((w) => w.state === 'draining').length,
       restarts: this.restarts,
       handedOff: this.slots.handedOff,
       dropped: this.slots.dropped,
@@ -173,7 +178,7 @@ export class Primary {
       if (this.state === 'stopping' || this.slots.workerOf(slot) !== null) return
       this.spawn(this.config, slot).then((info) => {
         if (this.state === 'stopping' || this.slots.workerOf(slot) !== null) {
-          drainWorker(info, 0).catch(() => {})
+          drainWorker(info, 'stop', { ...this.config, shutdownTimeout: 0 }).catch(() => {})
           return
         }
         this.slots.assign(slot, info.worker)
@@ -189,9 +194,10 @@ export class Primary {
   }
 
   /**
-   * R40: re-reads the config; if valid, replaces the workers slot by slot
-   * (new one ready → slot switched → old one drains). An invalid config, or a
-   * new worker that cannot start, leaves the running workers in place.
+   * R40: re-reads the config; if valid, the workers apply it in place, or are
+   * replaced slot by slot when something needs a new process (see
+   * reloadWorkers). An invalid config, or a new worker that cannot start,
+   * leaves the running workers in place.
    */
   async reload (): Promise<ReloadOutcome> {
     if (this.state !== 'ready') return { ok: false, error: `cannot reload while ${this.state}` }
@@ -206,20 +212,18 @@ export class Primary {
         this.log.error({ err: (err as Error).message }, 'reload rejected: the config is invalid; the cluster keeps running unchanged')
         return problems === undefined ? { ok: false, error: (err as Error).message } : { ok: false, problems, error: 'invalid config' }
       }
-      const merged = mergeReloadedConfig(this.config, next)
-      if (merged.restartOnly.length > 0) {
-        this.log.warn({ changed: merged.restartOnly }, 'these settings only take effect after a restart; the rest of the new config is applied')
-      }
-      this.config = merged.config
-      const config = merged.config
-      return await rollSlots({
-        slots: this.slots,
+      const { outcome, config, digest } = await reloadWorkers({
+        running: this.config,
+        runningDigest: this.appDigest,
         workers: this.workers,
-        spawn: async (slot) => await this.spawn(config, slot),
-        shutdownTimeout: config.shutdownTimeout,
+        slots: this.slots,
+        spawn: async (config, slot) => await this.spawn(config, slot),
         proceed: () => this.state === 'reloading',
         log: this.log
-      })
+      }, next)
+      this.config = config
+      this.appDigest = digest
+      return outcome
     } finally {
       if (this.state === 'reloading') this.state = 'ready'
     }
@@ -243,7 +247,8 @@ export class Primary {
     this.heartbeat.stop()
     if (this.listener.listening) this.listener.close()
     this.slots.closeWaiting()
-    await Promise.all([...this.workers.values()].map((info) => drainWorker(info, this.config.shutdownTimeout)))
+    // Workers still draining after a reload are told too: a stop cuts their drain short.
+    await Promise.all([...this.workers.values()].map((info) => drainWorker(info, 'stop', this.config)))
     await Promise.all([closeServer(this.admin), closeServer(this.control)])
     if (this.options.runState !== null) releaseRunState(this.options.runState, this.controlSocket)
     this.log.info('stopped')

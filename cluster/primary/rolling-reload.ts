@@ -2,7 +2,7 @@ import type { Worker } from 'node:cluster'
 import type { Logger } from 'pino'
 import type { ReloadOutcome } from './admin-server.js'
 import type { ClusterConfig } from '../config/config-types.js'
-import { drainWorker, type WorkerInfo } from './worker-process.js'
+import { drainWorker, type DrainTimes, type WorkerInfo } from './worker-process.js'
 import type { WorkerSlots } from './worker-slots.js'
 
 /**
@@ -38,7 +38,8 @@ export interface RollOptions {
   slots: WorkerSlots
   workers: ReadonlyMap<Worker, WorkerInfo>
   spawn: (slot: number) => Promise<WorkerInfo>
-  shutdownTimeout: number
+  /** The bounds of the old workers' drain. */
+  times: DrainTimes
   /** False once a stop began: the roll ends where it is. */
   proceed: () => boolean
   log: Logger
@@ -46,12 +47,13 @@ export interface RollOptions {
 
 /**
  * R40: replaces the workers slot by slot — start the new one, wait until it
- * is ready, switch the slot to it, let the old one drain — so that every
- * slot always has a worker and no connection is refused. A new worker that
- * cannot start ends the roll; the slots not reached keep their old workers.
+ * is ready, switch the slot to it, let the old one drain (its tunnels run
+ * until they end or drainTimeout) — so that every slot always has a worker
+ * and no connection is refused. A new worker that cannot start ends the
+ * roll; the slots not reached keep their old workers.
  *
  * @example
- * const outcome = await rollSlots({ slots, workers, spawn, shutdownTimeout, proceed: () => true, log })
+ * const outcome = await rollSlots({ slots, workers, spawn, times: config, proceed: () => true, log })
  */
 export async function rollSlots (options: RollOptions): Promise<ReloadOutcome> {
   const { slots, workers, log } = options
@@ -67,15 +69,14 @@ export async function rollSlots (options: RollOptions): Promise<ReloadOutcome> {
     }
     if (!options.proceed()) {
       // A stop began while this worker started: it has nothing to serve.
-      drainWorker(fresh, 0).catch(() => {})
+      drainWorker(fresh, 'stop', { ...options.times, shutdownTimeout: 0 }).catch(() => {})
       break
     }
     const old = slots.workerOf(slot)
     slots.assign(slot, fresh.worker)
     const oldInfo = old === null ? undefined : workers.get(old)
-    if (oldInfo !== undefined) drainWorker(oldInfo, options.shutdownTimeout).catch(() => {})
+    if (oldInfo !== undefined) drainWorker(oldInfo, 'replaced', options.times).catch(() => {})
     replaced++
   }
-  log.info({ replaced }, 'reload complete')
   return { ok: true, replaced }
 }

@@ -75,6 +75,7 @@ export async function collectStatus (primary: StatusSource): Promise<StatusRepor
     heartbeatAgeMs: primary.heartbeat.silenceOf(info.worker)
   }))
   const merged = mergeWorkerStats(answers.filter((a): a is WorkerStats => a !== null))
+  const draining = workers.filter((w) => w.state === 'draining')
   const { config } = primary
   return {
     pid: process.pid,
@@ -93,6 +94,7 @@ export async function collectStatus (primary: StatusSource): Promise<StatusRepor
       proxyHeaders: primary.router.gate === null ? null : { pending: primary.router.gate.pending, refused: { ...primary.router.gate.refused } }
     },
     ...merged,
+    draining: { workers: draining.length, tunnelsOpen: draining.reduce((sum, w) => sum + (w.connections?.tunnelsOpen ?? 0), 0) },
     workers
   }
 }

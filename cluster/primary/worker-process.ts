@@ -75,14 +75,20 @@ export function startWorker (config: ClusterConfig, slot: number, pretty: boolea
   })
 }
 
+/** The timeouts a drain is bounded by (the config in effect). */
+export type DrainTimes = Pick<ClusterConfig, 'shutdownTimeout' | 'drainTimeout' | 'closeSpread'>
+
 /**
- * Asks a worker to drain (finish tunnels up to shutdownTimeout, then exit)
- * and makes sure it is gone a little after that even if it hangs.
+ * Asks a worker to leave and makes sure it is gone a little after its bound
+ * even if it hangs. `replaced` (R40): its tunnels run until they end or
+ * drainTimeout, then get 1012 spread over closeSpread. `stop` (R39): 1001
+ * spread within shutdownTimeout; sent to a worker already draining after a
+ * reload, it cuts that drain short (and this call's shorter bound applies).
  *
  * @example
- * drainWorker(oldInfo, config.shutdownTimeout)
+ * drainWorker(oldInfo, 'replaced', config)
  */
-export function drainWorker (info: WorkerInfo, shutdownTimeout: number): Promise<void> {
+export function drainWorker (info: WorkerInfo, mode: 'stop' | 'replaced', times: DrainTimes): Promise<void> {
   info.state = 'draining'
   const { worker } = info
   return new Promise((resolve) => {
@@ -90,14 +96,15 @@ export function drainWorker (info: WorkerInfo, shutdownTimeout: number): Promise
       resolve()
       return
     }
-    // The worker's own grace (1 s) + shutdownTimeout + its exit margin (2 s), then a bit more.
-    const killTimer = setTimeout(() => worker.process.kill('SIGKILL'), shutdownTimeout + 5000)
+    // The worker's own grace (1 s), its bound and its exit margin, then a bit more.
+    const bound = mode === 'stop' ? times.shutdownTimeout + 5000 : times.drainTimeout + times.closeSpread + 15_000
+    const killTimer = setTimeout(() => worker.process.kill('SIGKILL'), bound)
     worker.once('exit', () => {
       clearTimeout(killTimer)
       resolve()
     })
     if (worker.isConnected()) {
-      worker.send({ type: 'ws-cluster:drain' }, (err) => { if (err !== null && err !== undefined) worker.process.kill('SIGKILL') })
+      worker.send({ type: 'ws-cluster:drain', mode }, (err) => { if (err !== null && err !== undefined) worker.process.kill('SIGKILL') })
     } else {
       worker.process.kill('SIGKILL')
     }

@@ -1,7 +1,7 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Logger } from 'pino'
-import wsProxy, { wsProxyClientErrorHandler } from '../../plugin/index.js'
+import wsProxy, { wsProxyClientErrorHandler, type WsProxyOptions } from '../../plugin/index.js'
 import type { ClusterConfig } from '../config/config-types.js'
 
 /**
@@ -27,16 +27,23 @@ export async function createProxyApp (config: ClusterConfig, log: Logger, userAp
     logController: new LogController({ disableRequestLogging: true }),
     // R36/R37: parser errors answered with the status nginx would send.
     clientErrorHandler: wsProxyClientErrorHandler,
-    // Fastify bounds close hooks by pluginTimeout; the plugin's drain must get the whole shutdownTimeout.
-    pluginTimeout: Math.max(10_000, config.shutdownTimeout + 5_000)
+    // Fastify would bound close hooks (the plugin's shutdown) by pluginTimeout, and a reload can change
+    // shutdownTimeout in place; the primary bounds a worker's start and stop itself.
+    pluginTimeout: 0
   }) as unknown as FastifyInstance
   if (userApp !== null) await app.register(fp(userApp, { name: 'ws-cluster-app' }))
-  await app.register(wsProxy, {
+  await app.register(wsProxy, proxyOptionsOf(config))
+  return app
+}
+
+/** The wsProxy options a worker runs with for `config`, at start and on every reload in place. */
+export function proxyOptionsOf (config: ClusterConfig): WsProxyOptions {
+  return {
     upstreams: config.upstreams,
     routes: config.routes,
     limits: config.limits,
     shutdownTimeout: config.shutdownTimeout,
+    closeSpread: config.closeSpread,
     accessLog: true
-  })
-  return app
+  }
 }

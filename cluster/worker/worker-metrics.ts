@@ -15,9 +15,9 @@ import { METRIC_PREFIX as PREFIX } from '../status-report.js'
  * answers the primary's aggregation requests.
  *
  * @example
- * registerWorkerMetrics(() => app.wsProxy.stats())
+ * registerWorkerMetrics(() => app.wsProxy.stats(), () => false)
  */
-export function registerWorkerMetrics (read: () => WorkerStats): void {
+export function registerWorkerMetrics (read: () => WorkerStats, draining: () => boolean): void {
   // prom-client installs the worker's answer to the primary's requests when an AggregatorRegistry is built.
   // eslint-disable-next-line no-new -- constructed for that side effect only
   new AggregatorRegistry()
@@ -40,6 +40,9 @@ export function registerWorkerMetrics (read: () => WorkerStats): void {
   })
   gauge('tunnels_open', 'Open WebSocket tunnels.', [], (g) => {
     g.set(read().connections.tunnelsOpen)
+  })
+  gauge('draining_tunnels_open', 'Open WebSocket tunnels of workers that are draining (replaced by a reload, or stopping).', [], (g) => {
+    g.set(draining() ? read().connections.tunnelsOpen : 0)
   })
   counter('connections_accepted_total', 'Client connections accepted (nginx stub_status accepts).', [], (c) => {
     c.reset()

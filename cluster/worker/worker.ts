@@ -1,48 +1,33 @@
 import cluster from 'node:cluster'
-import { readFileSync } from 'node:fs'
-import type { Server } from 'node:http'
 import { Socket } from 'node:net'
-import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls'
+import { TLSSocket } from 'node:tls'
 import type { FastifyInstance } from 'fastify'
-import type { Logger } from 'pino'
 import { setClientAddress } from '../../plugin/internal.js'
 import { registerWorkerMetrics } from './worker-metrics.js'
 import { isClusterMessage, type ConnMessage, type PrimaryToWorker, type SetupMessage, type WorkerStats, type WorkerToPrimary } from '../ipc-messages.js'
 import { createLogger } from '../logger.js'
 import { armRequestHeadTimeout } from './request-head-timeout.js'
 import { createProxyApp } from './worker-app.js'
+import { applyReload, secureContextOf, WorkerExit, type Serving } from './worker-lifecycle.js'
 import { loadUserApp } from './user-app.js'
+import type { ClusterConfig } from '../config/config-types.js'
 
 /**
  * A worker process: serves the sockets the primary hands over with a Fastify
  * app running the wsProxy plugin (and the user's `app` plugin), plain or
  * TLS-terminated (R43). The primary owns the lifecycle: it sends the config,
- * waits for "ready", routes connections, and asks for a drain on reload or
- * stop; a worker whose primary vanished drains by itself.
+ * waits for "ready", routes connections, sends reloaded configs to apply in
+ * place, and asks for a drain when a reload replaces the worker or on stop;
+ * a worker whose primary vanished stops by itself.
  */
-
-/**
- * After a drain request, connections handed over just before it still get
- * to send their request: the primary already routes new clients elsewhere,
- * but a client that connected a moment ago must not be refused (R40).
- */
-const DRAIN_GRACE_MS = 1000
 
 /** Like nginx `ssl_handshake_timeout` (60 s there); shorter, because a stalled handshake only costs us. */
 const TLS_HANDSHAKE_TIMEOUT_MS = 10_000
 
-interface Serving {
-  app: FastifyInstance
-  server: Server
-  secureContext: SecureContext | null
-  log: Logger
-  shutdownTimeout: number
-}
-
 const PONG = Object.freeze({ type: 'ws-cluster:pong' }) as WorkerToPrimary
 
 let serving: Serving | null = null
-let draining = false
+const exit = new WorkerExit(() => serving)
 
 function send (message: WorkerToPrimary): void {
   if (process.connected) process.send?.(message)
@@ -74,15 +59,13 @@ async function setup (message: SetupMessage): Promise<void> {
   const { config } = message
   const log = createLogger({ level: config.log.level, pretty: message.pretty }, { role: 'worker', slot: message.slot })
   try {
-    const secureContext = config.listen.tls === null
-      ? null
-      : createSecureContext({ cert: readFileSync(config.listen.tls.cert), key: readFileSync(config.listen.tls.key) })
+    const secureContext = secureContextOf(config)
     const userApp = config.app === null ? null : await loadUserApp(config.app)
     const app = await createProxyApp(config, log, userApp)
     await app.ready()
     armRequestHeadTimeout(app.server, config.headersTimeout)
-    registerWorkerMetrics(() => statsOf(app))
-    serving = { app, server: app.server, secureContext, log, shutdownTimeout: config.shutdownTimeout }
+    registerWorkerMetrics(() => statsOf(app), () => exit.draining)
+    serving = { app, server: app.server, secureContext, log, config }
     log.debug('worker ready')
     send({ type: 'ws-cluster:ready' })
   } catch (err) {
@@ -97,22 +80,17 @@ function statsOf (app: FastifyInstance): WorkerStats {
   return app.wsProxy.stats()
 }
 
-async function drain (): Promise<void> {
-  if (draining) return
-  draining = true
-  if (serving === null) process.exit()
-  const { app, server, log, shutdownTimeout } = serving
-  log.debug('worker draining')
-  // Whatever happens in close hooks, the worker is gone shortly after shutdownTimeout.
-  setTimeout(() => process.exit(0), DRAIN_GRACE_MS + shutdownTimeout + 2000).unref()
-  await new Promise((resolve) => setTimeout(resolve, DRAIN_GRACE_MS))
-  try {
-    await app.close()
-  } catch (err) {
-    log.warn({ err }, 'error while closing the worker app')
+async function update (id: number, config: ClusterConfig): Promise<void> {
+  if (serving === null) {
+    send({ type: 'ws-cluster:update-result', id, error: 'the worker is not serving yet' })
+    return
   }
-  server.closeAllConnections()
-  process.exit(0)
+  try {
+    send({ type: 'ws-cluster:update-result', id, result: await applyReload(serving, config) })
+  } catch (err) {
+    serving.log.error({ err }, 'reload in place failed; this worker keeps its previous config')
+    send({ type: 'ws-cluster:update-result', id, error: (err as Error).message })
+  }
 }
 
 function onMessage (message: unknown, handle: unknown): void {
@@ -127,7 +105,10 @@ function onMessage (message: unknown, handle: unknown): void {
       setup(msg).catch(() => process.exit(1))
       break
     case 'ws-cluster:drain':
-      drain().catch(() => process.exit(0))
+      exit.drain(msg.mode)
+      break
+    case 'ws-cluster:update':
+      update(msg.id, msg.config).catch(() => {})
       break
     case 'ws-cluster:ping':
       send(PONG)
@@ -143,6 +124,6 @@ if (cluster.isWorker) {
   // Ctrl-C reaches the whole process group; the primary decides how workers stop.
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => {})
   // A primary that died (even by SIGKILL) closes the channel: do not linger as an orphan.
-  process.on('disconnect', () => { drain().catch(() => process.exit(0)) })
+  process.on('disconnect', () => { exit.drain('stop') })
   send({ type: 'ws-cluster:hello' })
 }

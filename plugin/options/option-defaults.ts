@@ -76,6 +76,8 @@ export const UPSTREAM_TLS_DEFAULTS = {
 
 export const TOP_DEFAULTS = {
   shutdownTimeout: 10_000,
+  /** Like HAProxy's `close-spread-time`: long enough that reconnects trickle in, short enough for a deploy. */
+  closeSpread: 10_000,
   accessLog: true
 } as const
 

@@ -149,8 +149,17 @@ export interface WsProxyOptions {
   upstreams: Record<string, UpstreamOptions>
   routes: RouteOptions[]
   limits?: LimitsOptions
-  /** On close, open tunnels get this long to finish before they are cut. Default 10 s. */
+  /**
+   * On close, open tunnels get a 1001 close frame, spread over `closeSpread`
+   * (or half of this when shorter); what is still open after this long is cut. Default 10 s.
+   */
   shutdownTimeout?: Duration
+  /**
+   * When ws-cluster closes many tunnels at once (stop, drain deadline, a server
+   * removed by `update`), their close frames are spread evenly over this window
+   * so clients do not all reconnect in the same second. Default 10 s; 0 closes all at once.
+   */
+  closeSpread?: Duration
   /** One log line per tunnel at close. Default true. */
   accessLog?: boolean
 }
@@ -245,5 +254,6 @@ export interface ResolvedOptions {
   routes: ResolvedRoute[]
   limits: ResolvedLimits
   shutdownTimeout: number
+  closeSpread: number
   accessLog: boolean
 }

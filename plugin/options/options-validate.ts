@@ -9,7 +9,7 @@ import { PLUGIN_CONTEXT, type ValidationContext } from './validate-relay.js'
 
 /** The option keys the cluster's config file shares with the plugin, validated here for both. */
 export const PROXY_KEYS = ['upstreams', 'routes', 'limits'] as const
-const TOP_KEYS = [...PROXY_KEYS, 'shutdownTimeout', 'accessLog'] as const
+const TOP_KEYS = [...PROXY_KEYS, 'shutdownTimeout', 'closeSpread', 'accessLog'] as const
 // Keys Fastify itself passes to every plugin.
 const FASTIFY_REGISTER_KEYS = ['prefix', 'logLevel', 'logSerializers'] as const
 const COUNT_KEYS = ['maxConnections', 'maxConnectionsPerIp', 'maxUrlLength'] as const
@@ -64,9 +64,10 @@ export function validateOptions (raw: unknown): { options: ResolvedOptions | nul
   if (raw.prefix !== undefined) problems.push({ path: 'prefix', message: got(raw.prefix, 'no prefix: route paths are absolute') })
   const proxy = resolveProxyOptions(raw, problems)
   const shutdownTimeout = raw.shutdownTimeout === undefined ? TOP_DEFAULTS.shutdownTimeout : checkDuration(raw.shutdownTimeout, 'shutdownTimeout', problems)
+  const closeSpread = raw.closeSpread === undefined ? TOP_DEFAULTS.closeSpread : checkDuration(raw.closeSpread, 'closeSpread', problems)
   const accessLog = raw.accessLog === undefined ? TOP_DEFAULTS.accessLog : checkBoolean(raw.accessLog, 'accessLog', problems)
-  if (problems.length > 0 || shutdownTimeout === undefined || accessLog === undefined) return { options: null, problems }
-  return { options: { ...proxy, shutdownTimeout, accessLog }, problems }
+  if (problems.length > 0 || shutdownTimeout === undefined || closeSpread === undefined || accessLog === undefined) return { options: null, problems }
+  return { options: { ...proxy, shutdownTimeout, closeSpread, accessLog }, problems }
 }
 
 /**

@@ -1,9 +1,18 @@
 import type { Socket } from 'node:net'
+import type { CloseCode } from './close-frames.js'
+import { FrameBoundary } from './frame-boundary.js'
+import { SendWatch } from './send-watch.js'
+import { TunnelClosing, type ClosingTunnel } from './tunnel-closing.js'
 
-/** Who or what ended a tunnel, as written to the access log. */
+/**
+ * Who or what ended a tunnel, as written to the access log: a side whose TCP
+ * connection ended first, a timeout, or a deliberate close by ws-cluster
+ * (`shutdown` on stop, `drain` when a replaced worker's drain time is over,
+ * `server-removed` / `server-down` when a reload took the upstream server out).
+ */
 export type CloseCause =
   | 'client' | 'upstream' | 'client-error' | 'upstream-error'
-  | 'idle-timeout' | 'send-timeout' | 'shutdown'
+  | 'idle-timeout' | 'send-timeout' | 'shutdown' | 'drain' | 'server-removed' | 'server-down'
 
 export interface TunnelTimeouts {
   idleTimeout: number
@@ -12,16 +21,28 @@ export interface TunnelTimeouts {
 }
 
 /**
- * The raw byte tunnel joined after a 101. It never parses frames, so
- * subprotocols, extensions, pings and close codes stay end to end.
- *
- * The per-chunk path is two bound handlers: `write`, and on backpressure a
- * pause until 'drain' (R15). Node resets the client socket's timeout on every
- * read and every write, and every byte in either direction is read or written
- * on the client socket, so one socket timeout is the bidirectional idle timer
- * (R18) at no per-chunk cost of ours.
+ * Bench only (bench/README.md): `WS_CLUSTER_BENCH_FRAME_TRACKING=off` runs
+ * tunnels without frame tracking, to measure what the tracking costs. Such
+ * tunnels end a deliberate close with a FIN instead of close frames.
  */
-export class Tunnel<M = unknown> {
+const TRACK_FRAMES = process.env.WS_CLUSTER_BENCH_FRAME_TRACKING !== 'off'
+
+const NO_BYTES = Buffer.alloc(0)
+
+/**
+ * The raw byte tunnel joined after a 101. It relays bytes unchanged, so
+ * subprotocols, extensions, pings and close codes stay end to end; for a
+ * WebSocket it follows frame headers in each direction (FrameBoundary), so
+ * that when ws-cluster ends the tunnel itself it can put a close frame in at
+ * a frame boundary: unmasked to the client, masked to the upstream.
+ *
+ * The per-chunk path is a bound handler: follow the frame headers, `write`,
+ * and on backpressure a pause until 'drain' (R15). Node resets the client
+ * socket's timeout on every read and every write, and every byte in either
+ * direction is read or written on the client socket, so one socket timeout
+ * is the bidirectional idle timer (R18) at no per-chunk cost of ours.
+ */
+export class Tunnel<M = unknown> implements ClosingTunnel {
   readonly client: Socket
   readonly upstream: Socket
   readonly startedAt = Date.now()
@@ -32,21 +53,32 @@ export class Tunnel<M = unknown> {
   readonly meta: M
   private readonly onFinished: (tunnel: Tunnel<M>) => void
   private done = false
-  private sendTimer: NodeJS.Timeout | null = null
-  private sendWatched: Socket | null = null
-  private sendPending = 0
+  /** Frame boundaries of the bytes from the client and from the upstream; null when not a WebSocket. */
+  private readonly fromClient: FrameBoundary | null
+  private readonly fromUpstream: FrameBoundary | null
+  private toUpstreamWatch: SendWatch | null = null
+  private toClientWatch: SendWatch | null = null
   private finTimer: NodeJS.Timeout | null = null
+  /** A deliberate close in progress; null while relaying. */
+  private closing: TunnelClosing | null = null
 
-  constructor (client: Socket, upstream: Socket, timeouts: TunnelTimeouts, meta: M, onFinished: (tunnel: Tunnel<M>) => void) {
+  constructor (client: Socket, upstream: Socket, timeouts: TunnelTimeouts, meta: M, onFinished: (tunnel: Tunnel<M>) => void, webSocket = true) {
     this.client = client
     this.upstream = upstream
     this.timeouts = timeouts
     this.meta = meta
     this.onFinished = onFinished
+    const track = webSocket && TRACK_FRAMES
+    this.fromClient = track ? new FrameBoundary() : null
+    this.fromUpstream = track ? new FrameBoundary() : null
   }
 
-  /** Starts relaying. `clientHead` are client bytes read with the request (R9), sent only now, after the upstream's 101. */
-  start (clientHead: Buffer): void {
+  /**
+   * Starts relaying. `clientHead` are client bytes read with the request
+   * (R9), sent only now, after the upstream's 101; `upstreamHead` are bytes
+   * the upstream sent right after its 101 (R10), once the 101 went out.
+   */
+  start (clientHead: Buffer, upstreamHead: Buffer = NO_BYTES): void {
     const { client, upstream } = this
     client.on('data', this.onClientData)
     upstream.on('data', this.onUpstreamData)
@@ -62,6 +94,7 @@ export class Tunnel<M = unknown> {
       client.setTimeout(this.timeouts.idleTimeout)
       client.on('timeout', this.onIdle)
     }
+    if (upstreamHead.length > 0) this.onUpstreamData(upstreamHead)
     if (clientHead.length > 0) this.onClientData(clientHead)
     // A FIN read while nothing was buffered emits 'end' at once, even on a
     // socket nobody reads: one that came with the request (or during the
@@ -80,32 +113,71 @@ export class Tunnel<M = unknown> {
     this.upstream.destroy()
   }
 
+  /**
+   * Ends the tunnel the way a WebSocket server would (see TunnelClosing): a
+   * close frame with `code` to the client and a masked one to the upstream,
+   * each at the next frame boundary of its direction, the closing handshake,
+   * a FIN, and a cut if that takes too long. Only the first call counts.
+   */
+  closeDeliberately (code: CloseCode, cause: CloseCause): void {
+    if (this.closing !== null || this.done) return
+    this.cause ??= cause
+    this.closing = new TunnelClosing(this, this.fromClient, this.fromUpstream, code)
+    this.closing.begin()
+  }
+
   get finished (): boolean {
     return this.done
   }
 
   private readonly onClientData = (chunk: Buffer): void => {
-    if (!this.upstream.write(chunk)) {
-      this.client.pause()
-      this.watchSend(this.upstream)
+    if (this.closing !== null) {
+      this.closing.clientData(chunk)
+      return
     }
+    this.fromClient?.skip(chunk)
+    if (!this.upstream.write(chunk)) this.blocked(this.client, this.upstream)
   }
 
   private readonly onUpstreamData = (chunk: Buffer): void => {
-    if (!this.client.write(chunk)) {
-      this.upstream.pause()
-      this.watchSend(this.client)
+    if (this.closing !== null) {
+      this.closing.upstreamData(chunk)
+      return
     }
+    this.fromUpstream?.skip(chunk)
+    if (!this.client.write(chunk)) this.blocked(this.upstream, this.client)
   }
 
   private readonly onUpstreamDrain = (): void => {
-    this.unwatchSend(this.upstream)
+    this.toUpstreamWatch?.stop()
     this.client.resume()
   }
 
   private readonly onClientDrain = (): void => {
-    this.unwatchSend(this.client)
+    this.toClientWatch?.stop()
     this.upstream.resume()
+  }
+
+  /** R15: a refused write pauses the source until the destination drains; R19 watches that it does. */
+  blocked (source: Socket, destination: Socket): void {
+    source.pause()
+    if (this.timeouts.sendTimeout === 0) return
+    if (destination === this.upstream) {
+      this.toUpstreamWatch ??= new SendWatch(destination, this.timeouts.sendTimeout, this.onSendStalled)
+      this.toUpstreamWatch.start()
+    } else {
+      this.toClientWatch ??= new SendWatch(destination, this.timeouts.sendTimeout, this.onSendStalled)
+      this.toClientWatch.start()
+    }
+  }
+
+  unwatch (destination: Socket): void {
+    if (destination === this.upstream) this.toUpstreamWatch?.stop()
+    else this.toClientWatch?.stop()
+  }
+
+  private readonly onSendStalled = (): void => {
+    this.destroy('send-timeout')
   }
 
   /** R14: a FIN is passed on after the bytes still queued for that peer; the other direction keeps flowing until finTimeout. */
@@ -146,44 +218,15 @@ export class Tunnel<M = unknown> {
     // finTimeout bound the wait.
     const survivor = client.destroyed ? upstream : client
     this.cause ??= client.destroyed ? 'client' : 'upstream'
-    survivor.removeListener('data', survivor === client ? this.onClientData : this.onUpstreamData)
-    survivor.resume()
+    if (this.closing !== null) {
+      // A deliberate close still owes the survivor its close frame, and bounds what it drops.
+      this.closing.sideGone(survivor === client ? 'upstream' : 'client')
+    } else {
+      survivor.removeListener('data', survivor === client ? this.onClientData : this.onUpstreamData)
+      survivor.resume()
+    }
     survivor.end()
     this.armFinTimer()
-  }
-
-  private watchSend (socket: Socket): void {
-    if (this.timeouts.sendTimeout === 0) return
-    this.sendWatched = socket
-    this.sendPending = socket.writableLength
-    if (this.sendTimer === null) {
-      this.sendTimer = setTimeout(this.onSendTimer, this.timeouts.sendTimeout)
-      this.sendTimer.unref()
-    } else {
-      this.sendTimer.refresh()
-    }
-  }
-
-  private unwatchSend (socket: Socket): void {
-    if (this.sendTimer !== null && this.sendWatched === socket) {
-      clearTimeout(this.sendTimer)
-      this.sendTimer = null
-      this.sendWatched = null
-    }
-  }
-
-  /** R19: only a write that made no progress for sendTimeout closes the tunnel; a slow but moving peer is left alone. */
-  private readonly onSendTimer = (): void => {
-    const socket = this.sendWatched
-    if (socket === null) return
-    const pending = socket.writableLength
-    if (pending > 0 && pending < this.sendPending) {
-      this.sendPending = pending
-      this.sendTimer?.refresh()
-      return
-    }
-    this.sendTimer = null
-    if (pending > 0 || socket.writableNeedDrain) this.destroy('send-timeout')
   }
 
   private armFinTimer (): void {
@@ -201,9 +244,10 @@ export class Tunnel<M = unknown> {
   private finish (): void {
     if (this.done) return
     this.done = true
-    if (this.sendTimer !== null) clearTimeout(this.sendTimer)
+    this.toUpstreamWatch?.stop()
+    this.toClientWatch?.stop()
+    this.closing?.finish()
     if (this.finTimer !== null) clearTimeout(this.finTimer)
-    this.sendTimer = null
     this.finTimer = null
     this.client.setTimeout(0)
     this.onFinished(this)

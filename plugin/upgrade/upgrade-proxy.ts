@@ -152,9 +152,9 @@ export async function proxyUpgrade (
         runtime.openRelay(req, socket, Buffer.concat([claim.head, ...watch.early]), result.res, result.webSocket, session)
         return
       }
-      const switchBytes = Buffer.concat([Buffer.from(clientSwitchHead(result.res), 'latin1'), result.head])
+      const switchHead = Buffer.from(clientSwitchHead(result.res), 'latin1')
       const clientHead = watch.early.length === 0 ? claim.head : Buffer.concat([claim.head, ...watch.early])
-      runtime.openTunnel(socket, result.socket, switchBytes, clientHead, session)
+      runtime.openTunnel({ client: socket, upstream: result.socket, switchHead, upstreamHead: result.head, clientHead, webSocket }, session)
       return
     }
   } finally {

@@ -61,7 +61,8 @@ export interface ServerSetChange {
  */
 export class UpstreamGroup {
   readonly name: string
-  readonly config: ResolvedUpstream
+  /** Replaced by {@link reconfigure} when an update changes the group. */
+  config: ResolvedUpstream
   /** Why the last `pick` returned undefined; null after a successful pick. */
   lastPickFailure: PickFailure | null = null
   /** Set while the group has no server at all because its names resolved to nothing (or not yet): said in the 502's log line. */
@@ -70,14 +71,14 @@ export class UpstreamGroup {
   onFailure: ((server: UpstreamServer) => void) | null = null
   /** The DNS figures of the group's host-name servers, for stats. */
   dnsStatus: (() => DnsNameStatus[]) | null = null
-  /** How its `https://` servers are verified. */
-  readonly tls: UpstreamTls
+  /** How its `https://` servers are verified (replaced when an update changes `tls`). */
+  tls: UpstreamTls
 
   private current: UpstreamServer[] = []
   /** Servers DNS removed while connections still used them: shown in stats until those end. */
   private readonly draining = new Set<UpstreamServer>()
   /** Per configured entry, its servers now: itself for an IP literal, its addresses for a host name. */
-  private readonly entryServers: ResolvedServer[][]
+  private entryServers: ResolvedServer[][]
   private readonly random: RandomSource
   private primary!: Balancer
   private backup: Balancer | undefined
@@ -112,6 +113,27 @@ export class UpstreamGroup {
     }
     this.entryServers[index] = [...servers]
     return this.rebuild()
+  }
+
+  /**
+   * Applies new settings in place (an update, R99): servers are matched by
+   * URL and keep their health and connection counts, even when their weight
+   * or other settings change; new ones are added. A host-name entry that
+   * stays keeps the addresses it resolved to until its name is resolved
+   * again. Returns the servers that left the group (those with open
+   * connections are listed as draining until they end) and those newly
+   * marked `down`: whether their connections end is the caller's decision
+   * (a server may have moved to another group).
+   */
+  reconfigure (config: ResolvedUpstream): { removed: UpstreamServer[], down: UpstreamServer[] } {
+    const wasDown = new Map(this.current.map(server => [server.id, server.config.down]))
+    if (JSON.stringify(config.tls) !== JSON.stringify(this.config.tls)) this.tls = new UpstreamTls(config.tls)
+    const resolved = new Map(this.config.servers.map((entry, i) => [entry.url, this.entryServers[i] ?? []]))
+    this.config = config
+    this.entryServers = config.servers.map(entry => needsResolution(entry) ? [...(resolved.get(entry.url) ?? [])] : [entry])
+    const { removed } = this.rebuild(true)
+    const down = this.current.filter(server => server.config.down && wasDown.get(server.id) === false)
+    return { removed, down }
   }
 
   /**
@@ -160,8 +182,12 @@ export class UpstreamGroup {
     return stats
   }
 
-  /** Builds the server list and balancers from the entries, reusing the servers that stay. */
-  private rebuild (): ServerSetChange {
+  /**
+   * Builds the server list and balancers from the entries, reusing the
+   * servers that stay: with the same settings (a DNS answer), or with any
+   * settings when `reconfigured` (an update; the kept server takes the new ones).
+   */
+  private rebuild (reconfigured = false): ServerSetChange {
     const previous = new Map<string, UpstreamServer>()
     for (const server of this.draining) previous.set(server.id, server)
     for (const server of this.current) previous.set(server.id, server)
@@ -174,9 +200,10 @@ export class UpstreamGroup {
         if (seen.has(config.url)) continue
         seen.add(config.url)
         const kept = previous.get(config.url)
-        if (kept !== undefined && sameSettings(kept.config, config)) {
+        if (kept !== undefined && (reconfigured || sameSettings(kept.config, config))) {
           previous.delete(config.url)
           this.draining.delete(kept)
+          kept.reconfigure(config)
           next.push(kept)
         } else {
           const fresh = new UpstreamServer(config)

@@ -36,8 +36,11 @@ export interface UpstreamServerStats {
  * server.isAvailable(Date.now(), false) // true
  */
 export class UpstreamServer {
-  readonly config: ResolvedServer
+  /** Replaced by {@link reconfigure} when an update keeps the server with other settings. */
+  config: ResolvedServer
   readonly id: string
+  /** Set when an update took the server out of its group: its open connections are being closed. */
+  removed = false
   /** Connections open or being set up; tunnels count for their whole life (least-conn reads it). */
   active = 0
   /** Connections ever started. */
@@ -60,6 +63,25 @@ export class UpstreamServer {
     this.config = config
     this.id = config.url
     this.effectiveWeight = config.weight
+  }
+
+  /**
+   * Why connections to this server must end, if they must: it left the
+   * configuration, or it is now marked `down`. null while it serves.
+   */
+  get retired (): 'server-removed' | 'server-down' | null {
+    if (this.removed) return 'server-removed'
+    return this.config.down ? 'server-down' : null
+  }
+
+  /**
+   * New settings for a server an update keeps (same URL): its connection
+   * counts and failure window stay, so passive health survives a reload; a
+   * new weight restarts its round-robin share at that weight.
+   */
+  reconfigure (config: ResolvedServer): void {
+    if (config.weight !== this.config.weight) this.effectiveWeight = config.weight
+    this.config = config
   }
 
   /** True while `maxFails` failures keep the server skipped. */
