@@ -87,10 +87,11 @@ function clusterPath (id: string, workers: number | 'auto'): PathDefinition {
     id,
     describe: `ws-cluster start --workers ${workers} (primary hands connections to workers)`,
     skipReason: () => (existsSync(cli) ? null : 'dist/cluster/cli.js is not built yet'),
-    start: (backendPort) => startInTempDir('wsc-bench-cluster-', async (dir, port) => {
+    start: (backendPort, options) => startInTempDir('wsc-bench-cluster-', async (dir, port) => {
       const file = join(dir, 'ws-cluster.config.json')
       writeFileSync(file, clusterConfig(port, backendPort, workers))
-      return await spawnUntilUpgrade(process.execPath, [cli, 'start', '--config', file, '--workers', String(workers)], port)
+      // Workers are forked with the primary's execArgv, so a profiler flag reaches every process of the tree.
+      return await spawnUntilUpgrade(process.execPath, [...(options.execArgv ?? []), cli, 'start', '--config', file, '--workers', String(workers)], port)
     })
   }
 }
