@@ -1,11 +1,13 @@
 import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { availableParallelism } from 'node:os'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from '../cluster/config/config-load.js'
 import { validateConfig, type ConfigProblem } from '../cluster/config/config-validate.js'
 import { FIXTURES, MINIMAL, tempDir } from './helpers/config-fixtures.js'
 import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
+import { createTestCa } from './helpers/test-ca.js'
 
 // R38: validation opens files only; the file-wide check proves none stay open.
 const fileBaseline = openFdCount()
@@ -229,4 +231,25 @@ test('config: the same group and route rules as the plugin (hashKey, duplicate s
     { path: 'routes[2].handshakeTimeout', message: 'got "0s"; allowed: a duration above 0' },
     { path: 'limits.maxUrlLength', message: 'got 15; allowed: an integer from 16 to 1048576' }
   ])
+})
+
+test('R84 config: upstreams.NAME.tls.ca names a file relative to the config file; the workers get its certificates, not the path', () => {
+  const authority = createTestCa(['backend.test'])
+  const dir = mkdtempSync(join(tmpdir(), 'wsc-ca-'))
+  try {
+    mkdirSync(join(dir, 'certs'))
+    writeFileSync(join(dir, 'certs', 'ca.pem'), authority.caPem)
+    const input = { ...MINIMAL, upstreams: { chat: { servers: ['https://127.0.0.1:9443'], tls: { ca: 'certs/ca.pem' } } }, routes: [{ path: '/ws', upstream: 'chat' }] }
+    // The working directory is elsewhere: only the config file's folder has certs/ca.pem.
+    const { config, problems } = validateConfig(input, join(dir, 'ws-cluster.config.json'))
+    assert.deepEqual(problems, [])
+    const ca = config?.upstreams.chat.tls?.ca
+    assert.ok(Array.isArray(ca) && ca.length === 1 && ca[0].includes('-----BEGIN CERTIFICATE-----'), 'the workers get PEM text')
+    const missing = validateConfig(input, join(tmpdir(), 'elsewhere.json')).problems
+    assert.equal(missing[0]?.path, 'upstreams.chat.tls.ca')
+    assert.match(missing[0]?.message ?? '', /cannot read the file \(ENOENT\)/)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+    authority.remove()
+  }
 })

@@ -114,6 +114,18 @@ function withAbsoluteHooks (routes: RouteOptions[], resolved: ReadonlyArray<{ re
 }
 
 /**
+ * The upstream groups as the workers get them: a `tls.ca` file named
+ * relative to the config file is replaced by the certificates the validator
+ * read from it (PEM text), since workers do not know where the file was.
+ */
+function withLoadedCa (upstreams: Record<string, UpstreamOptions>, resolved: ReadonlyMap<string, { tls: { ca: string[] | null } }>): Record<string, UpstreamOptions> {
+  return Object.fromEntries(Object.entries(upstreams).map(([name, group]) => {
+    const ca = resolved.get(name)?.tls.ca
+    return [name, group.tls?.ca === undefined || ca === null || ca === undefined ? group : { ...group, tls: { ...group.tls, ca } }]
+  }))
+}
+
+/**
  * Checks that the listener and the admin listener do not collide; run again
  * after env/flag overrides, since those can create the collision.
  */
@@ -162,7 +174,7 @@ export function validateConfig (input: unknown, file: string | null): { config: 
     return { config: null, problems }
   }
   const config: ClusterConfig = {
-    upstreams: input.upstreams as Record<string, UpstreamOptions>,
+    upstreams: withLoadedCa(input.upstreams as Record<string, UpstreamOptions>, proxy.upstreams),
     routes: withAbsoluteHooks(input.routes as RouteOptions[], proxy.routes),
     listen,
     workers,

@@ -40,7 +40,7 @@ function resolveLimits (value: unknown, problems: Problems): ResolvedOptions['li
 export function resolveProxyOptions (
   input: Record<string, unknown>, problems: Problems, ctx: ValidationContext = PLUGIN_CONTEXT
 ): Pick<ResolvedOptions, 'upstreams' | 'routes' | 'limits'> {
-  const { names, upstreams } = resolveUpstreams(input.upstreams, problems)
+  const { names, upstreams } = resolveUpstreams(input.upstreams, problems, ctx)
   const routes = resolveRoutes(input.routes, names, problems, ctx)
   const limits = resolveLimits(input.limits, problems)
   return { upstreams, routes, limits }

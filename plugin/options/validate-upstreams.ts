@@ -7,6 +7,7 @@ import { BALANCE_METHODS, COUNT_MAX, SERVER_DEFAULTS, UPSTREAM_DEFAULTS } from '
 import { checkSrvServer, resolveDnsOptions } from './validate-dns.js'
 
 import { resolveUpstreamTls } from './validate-upstream-tls.js'
+import { PLUGIN_CONTEXT, type ValidationContext } from './validate-relay.js'
 
 const UPSTREAM_KEYS = ['balance', 'hashKey', 'servers', 'keepalive', 'resolveInterval', 'resolver', 'tls'] as const
 const SERVER_KEYS = ['url', 'weight', 'maxFails', 'failTimeout', 'maxConns', 'backup', 'down', 'srv'] as const
@@ -101,7 +102,7 @@ function resolveHashKey (value: unknown, path: string, problems: Problems): Reso
   return { source, name: source === 'header' ? match[2].toLowerCase() : match[2] }
 }
 
-function resolveUpstream (name: string, value: unknown, problems: Problems): ResolvedUpstream | undefined {
+function resolveUpstream (name: string, value: unknown, problems: Problems, ctx: ValidationContext): ResolvedUpstream | undefined {
   const path = keyPath('upstreams', name)
   if (!checkObject(value, path, UPSTREAM_KEYS, problems, 'an object { servers: [...], balance?, hashKey?, keepalive?, resolveInterval?, resolver?, tls? }')) return undefined
   const before = problems.length
@@ -113,13 +114,13 @@ function resolveUpstream (name: string, value: unknown, problems: Problems): Res
   const keepalive = value.keepalive === undefined ? UPSTREAM_DEFAULTS.keepalive : checkInteger(value.keepalive, keyPath(path, 'keepalive'), 0, 100_000, problems)
   const servers = resolveServers(value.servers, keyPath(path, 'servers'), problems)
   const dns = resolveDnsOptions(value, path, problems)
-  const tls = resolveUpstreamTls(value.tls, keyPath(path, 'tls'), servers, problems)
+  const tls = resolveUpstreamTls(value.tls, keyPath(path, 'tls'), servers, problems, ctx.baseDir)
   if (problems.length > before || balance === undefined || hashKey === undefined || keepalive === undefined || servers === undefined || tls === undefined) return undefined
   return { name, balance, hashKey, servers, keepalive, ...dns, tls }
 }
 
 /** `upstreams`: every named group resolved, or undefined for each that has problems (their names still count as defined). */
-export function resolveUpstreams (value: unknown, problems: Problems): { names: string[], upstreams: Map<string, ResolvedUpstream> } {
+export function resolveUpstreams (value: unknown, problems: Problems, ctx: ValidationContext = PLUGIN_CONTEXT): { names: string[], upstreams: Map<string, ResolvedUpstream> } {
   const upstreams = new Map<string, ResolvedUpstream>()
   const example = 'an object with at least one named upstream group, e.g. { "app": { "servers": ["http://127.0.0.1:9001"] } }'
   if (value === undefined) {
@@ -130,7 +131,7 @@ export function resolveUpstreams (value: unknown, problems: Problems): { names: 
   const names = Object.keys(value)
   if (names.length === 0) problems.push({ path: 'upstreams', message: got(value, example) })
   for (const name of names) {
-    const upstream = resolveUpstream(name, value[name], problems)
+    const upstream = resolveUpstream(name, value[name], problems, ctx)
     if (upstream !== undefined) upstreams.set(name, upstream)
   }
   return { names, upstreams }
