@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import * as crypto from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import { countHeader } from '../hop-by-hop.js'
 import { endToEndHeaderLines } from './response-head.js'
@@ -54,9 +54,14 @@ export function validateUpgradeRequest (req: IncomingMessage): HandshakeRejectio
 
 const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 
+// One-shot hashing (Node ≥ 20.12) skips the Hash object createHash builds on
+// every upgrade: a reconnect storm checks thousands of these a second.
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'base64') => string }).hash
+
 /** The Sec-WebSocket-Accept a server must answer to `key` (RFC 6455 §4.2.2). */
 function expectedAccept (key: string): string {
-  return createHash('sha1').update(key + WEBSOCKET_GUID).digest('base64')
+  const input = key + WEBSOCKET_GUID
+  return oneShotHash !== undefined ? oneShotHash('sha1', input, 'base64') : crypto.createHash('sha1').update(input).digest('base64')
 }
 
 /**
