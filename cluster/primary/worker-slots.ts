@@ -3,10 +3,30 @@ import { pickSlot } from './rendezvous-hash.js'
 import { sendSocket, type Handoff } from './socket-handoff.js'
 
 export interface SlotQueueLimits {
-  /** Most connections waiting for one slot's worker; beyond it new ones are closed. */
+  /**
+   * Most connections waiting for one slot while it has no worker taking
+   * hand-offs (respawning, hung); beyond it new ones are closed.
+   */
   maxWaiting: number
-  /** Longest a connection waits for a slot's worker before it is closed. */
+  /**
+   * Most connections waiting behind a worker that is taking hand-offs. A
+   * reconnect storm from one address (a NAT, a load balancer without PROXY
+   * protocol) all hashes onto one slot and arrives faster than one worker
+   * takes sockets; those clients are only slower to be served, not refused.
+   */
+  maxBacklog: number
+  /**
+   * Longest a connection waits while its slot's worker takes nothing (no
+   * worker, or none acknowledged since it arrived) before it is closed.
+   */
   maxWaitMs: number
+  /**
+   * How long a worker with hand-offs pending may go without acknowledging
+   * one before it counts as stalled: from then on `maxWaiting` bounds its
+   * queue (the excess, newest first, is closed) until it takes one again.
+   * A working worker acknowledges within milliseconds.
+   */
+  stallMs: number
   /**
    * Most hand-offs sent to one worker and not yet taken by it (R58). Node
    * passes one socket at a time and queues the rest until the worker
@@ -17,12 +37,14 @@ export interface SlotQueueLimits {
   maxInFlight: number
 }
 
-const DEFAULT_QUEUE_LIMITS: SlotQueueLimits = { maxWaiting: 1024, maxWaitMs: 5000, maxInFlight: 64 }
+const DEFAULT_QUEUE_LIMITS: SlotQueueLimits = { maxWaiting: 1024, maxBacklog: 16_384, maxWaitMs: 5000, stallMs: 1000, maxInFlight: 64 }
 
 /** The worker serving a slot, with its hand-offs in flight. */
 interface Lane {
   worker: Worker
   inFlight: number
+  /** When the worker last took a hand-off, or last had none pending: how a working worker is told from a stuck one. */
+  lastTaken: number
 }
 
 interface Waiting {
@@ -103,7 +125,7 @@ export class WorkerSlots {
   assign (slotId: number, worker: Worker | null): void {
     const slot = this.slots.get(slotId)
     if (slot === undefined) throw new RangeError(`unknown worker slot ${slotId}`)
-    slot.lane = worker === null ? null : { worker, inFlight: 0 }
+    slot.lane = worker === null ? null : { worker, inFlight: 0, lastTaken: Date.now() }
     this.pump(slot)
   }
 
@@ -142,10 +164,13 @@ export class WorkerSlots {
   }
 
   private send (slot: Slot, lane: Lane, handoff: Handoff): void {
+    // An idle worker's clock starts with its first pending hand-off, not with the last one it took long ago.
+    if (lane.inFlight === 0) lane.lastTaken = Date.now()
     lane.inFlight++
     this.handedOff++
     sendSocket(lane.worker, handoff, () => {
       lane.inFlight--
+      lane.lastTaken = Date.now()
       // A lane that was replaced meanwhile no longer feeds the slot.
       if (slot.lane === lane) this.pump(slot)
     }, (unsent) => this.deliver(slot.id, unsent))
@@ -161,8 +186,15 @@ export class WorkerSlots {
     if (slot.waiting.length === 0) this.clearTimer(slot)
   }
 
+  /** True while the slot's worker takes hand-offs: its queue is a pace, not a stall. */
+  private progressing (slot: Slot, now: number): boolean {
+    const lane = slot.lane
+    return lane !== null && lane.worker.isConnected() && (lane.inFlight === 0 || now - lane.lastTaken < this.limits.stallMs)
+  }
+
   private enqueue (slot: Slot, handoff: Handoff): void {
-    if (slot.waiting.length >= this.limits.maxWaiting || handoff.socket.destroyed) {
+    const cap = this.progressing(slot, Date.now()) ? this.limits.maxBacklog : this.limits.maxWaiting
+    if (slot.waiting.length >= cap || handoff.socket.destroyed) {
       this.dropped++
       handoff.socket.destroy()
       return
@@ -171,21 +203,32 @@ export class WorkerSlots {
     if (slot.timer === null) this.schedule(slot)
   }
 
-  // One timer per slot, set for the oldest waiter: expiry is checked in bulk, not per connection.
+  /** When a waiting connection gives up: `maxWaitMs` after it arrived or after its worker last took one, whichever is later. */
+  private expiryOf (slot: Slot, entry: Waiting): number {
+    return Math.max(entry.since, slot.lane?.lastTaken ?? 0) + this.limits.maxWaitMs
+  }
+
+  // One timer per slot: expiry and stalls are checked in bulk, not per connection.
   private schedule (slot: Slot): void {
     const oldest = slot.waiting[0]
     if (oldest === undefined) return
-    const delay = Math.max(0, oldest.since + this.limits.maxWaitMs - Date.now())
+    const now = Date.now()
+    // Behind a worker that takes hand-offs, the next check is when it would count as stalled.
+    const due = this.progressing(slot, now) ? (slot.lane as Lane).lastTaken + this.limits.stallMs : this.expiryOf(slot, oldest)
     slot.timer = setTimeout(() => {
       slot.timer = null
       const now = Date.now()
-      while (slot.waiting.length > 0 && (slot.waiting[0] as Waiting).since + this.limits.maxWaitMs <= now) {
-        const expired = slot.waiting.shift() as Waiting
-        this.dropped++
-        expired.handoff.socket.destroy()
+      if (!this.progressing(slot, now)) {
+        while (slot.waiting.length > this.limits.maxWaiting) this.drop(slot.waiting.pop() as Waiting)
+        while (slot.waiting.length > 0 && this.expiryOf(slot, slot.waiting[0] as Waiting) <= now) this.drop(slot.waiting.shift() as Waiting)
       }
       this.schedule(slot)
-    }, delay)
+    }, Math.max(0, due - now))
+  }
+
+  private drop (entry: Waiting): void {
+    this.dropped++
+    entry.handoff.socket.destroy()
   }
 
   private clearTimer (slot: Slot): void {
