@@ -2,6 +2,7 @@ import cluster, { type Worker } from 'node:cluster'
 import { fileURLToPath } from 'node:url'
 import type { ClusterConfig } from '../config/config-types.js'
 import { WorkerStartError } from '../cluster-errors.js'
+import { workerExecArgv } from './worker-exec-argv.js'
 import { isClusterMessage, type SetupMessage, type WorkerToPrimary } from '../ipc-messages.js'
 
 /** Longest a new worker may take to load the config, the plugins and the user app. */
@@ -22,7 +23,11 @@ function configure (): void {
   if (configured) return
   configured = true
   // Workers run worker.js directly rather than re-running the CLI entry.
-  cluster.setupPrimary({ exec: fileURLToPath(new URL('../worker/worker.js', import.meta.url)), args: [] })
+  cluster.setupPrimary({
+    exec: fileURLToPath(new URL('../worker/worker.js', import.meta.url)),
+    args: [],
+    execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS)
+  })
 }
 
 /**
