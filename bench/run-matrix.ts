@@ -120,7 +120,7 @@ export async function runMatrix (
       live.add(backend.stop)
       let running
       try {
-        running = await path.start(backend.port, { maxConnections: plan.idleConnections })
+        running = await path.start([backend.port], { maxConnections: plan.idleConnections })
         live.add(running.stop)
       } catch (err) {
         failures.push({ path: path.id, rep, spec: 'start', error: String((err as Error).stack ?? err) })

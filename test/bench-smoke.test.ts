@@ -24,7 +24,7 @@ for (const id of SMOKE_PATHS) {
     const backend = await startBackend()
     let running: Awaited<ReturnType<typeof path.start>> | null = null
     try {
-      running = await path.start(backend.port, { maxConnections: 100 })
+      running = await path.start([backend.port], { maxConnections: 100 })
       const watched = { proxyRoot: running.pid, harness: [process.pid, backend.pid] }
       const outcome = await runWorkload(running.port, watched, {
         kind: 'closed-loop',
@@ -65,7 +65,7 @@ test('R38 bench smoke: the slow-consumer workload (W6) through wsc-relay gets ev
   const backend = await startBackend()
   let running: Awaited<ReturnType<typeof relay.start>> | null = null
   try {
-    running = await relay.start(backend.port, { maxConnections: 100 })
+    running = await relay.start([backend.port], { maxConnections: 100 })
     const outcome = await runWorkload(running.port, { proxyRoot: running.pid, harness: [process.pid, backend.pid] }, {
       kind: 'slow-consumer', id: 'smoke-slow', bytes: 4 * 1024 * 1024, settleMs: 100
     })
