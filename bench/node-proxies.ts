@@ -2,8 +2,8 @@ import type { AddressInfo, Server } from 'node:net'
 import { fileURLToPath } from 'node:url'
 
 /**
- * The Node proxies under test, one per process: `node node-proxies.js KIND BACKEND_PORT`
- * listens on 127.0.0.1 port 0 and reports `{ port }` over IPC. Each kind loads
+ * The Node proxies under test, one per process: `node node-proxies.js KIND PORT[,PORT…]`
+ * (the echo backends) listens on 127.0.0.1 port 0 and reports `{ port }` over IPC. Each kind loads
  * only its own modules (dynamic imports), so `netpipe` stays a bare `net`
  * process and no proxy's memory figure carries another's libraries.
  *
@@ -18,6 +18,11 @@ import { fileURLToPath } from 'node:url'
  *   the thread pool.
  * - fastify-http-proxy: `@fastify/http-proxy` with `websocket: true` (relays messages through `ws`).
  * - http-proxy: `http-proxy` with `ws: true` in its documented shape.
+ *
+ * Given more than one backend, netpipe and http-proxy take them in turn per
+ * connection with no health tracking (what a bare pipe and http-proxy's
+ * documented shape do), the plugin kinds balance over an upstream with every
+ * backend, and fastify-http-proxy, which takes one upstream, uses the first.
  */
 
 export const NODE_PROXY_KINDS = ['netpipe', 'wsc-plugin', 'wsc-plugin-untracked', 'wsc-relay', 'wsc-relay-inline', 'wsc-relay-pool', 'fastify-http-proxy', 'http-proxy'] as const
@@ -25,10 +30,17 @@ export type NodeProxyKind = typeof NODE_PROXY_KINDS[number]
 
 const BACKLOG = 4096
 
-async function netpipe (backendPort: number): Promise<Server> {
+/** Each call the next port of `ports`, round and round. */
+function roundRobin (ports: readonly number[]): () => number {
+  let next = 0
+  return () => ports[next++ % ports.length]
+}
+
+async function netpipe (backendPorts: readonly number[]): Promise<Server> {
   const net = await import('node:net')
+  const pick = roundRobin(backendPorts)
   const server = net.createServer((client) => {
-    const upstream = net.connect({ port: backendPort, host: '127.0.0.1', noDelay: true })
+    const upstream = net.connect({ port: pick(), host: '127.0.0.1', noDelay: true })
     client.setNoDelay(true)
     client.pipe(upstream)
     upstream.pipe(client)
@@ -49,27 +61,29 @@ async function fastifyApp (register: (app: import('fastify').FastifyInstance) =>
   return app.server
 }
 
-async function httpProxy (backendPort: number): Promise<Server> {
+async function httpProxy (backendPorts: readonly number[]): Promise<Server> {
   const http = await import('node:http')
   const { default: httpProxyLib } = await import('http-proxy')
-  const proxy = httpProxyLib.createProxyServer({ target: `http://127.0.0.1:${backendPort}`, ws: true })
+  const pick = roundRobin(backendPorts)
+  const target = (): string => `http://127.0.0.1:${pick()}`
+  const proxy = httpProxyLib.createProxyServer({ ws: true })
   proxy.on('error', (_err, _req, res) => {
     // For upgrades `res` is the client socket; a failed tunnel must not crash the peer.
     if ('destroy' in res && typeof res.destroy === 'function') res.destroy()
   })
-  const server = http.createServer((req, res) => proxy.web(req, res))
-  server.on('upgrade', (req, socket, head) => proxy.ws(req, socket, head))
+  const server = http.createServer((req, res) => proxy.web(req, res, { target: target() }))
+  server.on('upgrade', (req, socket, head) => proxy.ws(req, socket, head, { target: target() }))
   await new Promise<void>((resolve) => server.listen({ port: 0, host: '127.0.0.1', backlog: BACKLOG }, resolve))
   return server
 }
 
-export async function startNodeProxy (kind: NodeProxyKind, backendPort: number): Promise<Server> {
-  if (kind === 'netpipe') return await netpipe(backendPort)
-  if (kind === 'http-proxy') return await httpProxy(backendPort)
+export async function startNodeProxy (kind: NodeProxyKind, backendPorts: readonly number[]): Promise<Server> {
+  if (kind === 'netpipe') return await netpipe(backendPorts)
+  if (kind === 'http-proxy') return await httpProxy(backendPorts)
   if (kind === 'fastify-http-proxy') {
     const { default: fastifyHttpProxy } = await import('@fastify/http-proxy')
     return await fastifyApp(async (app) => {
-      await app.register(fastifyHttpProxy, { upstream: `http://127.0.0.1:${backendPort}`, websocket: true })
+      await app.register(fastifyHttpProxy, { upstream: `http://127.0.0.1:${backendPorts[0]}`, websocket: true })
     })
   }
   if (kind === 'wsc-plugin-untracked') process.env.WS_CLUSTER_BENCH_FRAME_TRACKING = 'off'
@@ -85,7 +99,7 @@ export async function startNodeProxy (kind: NodeProxyKind, backendPort: number):
     : { path: '/', upstream: 'echo', mode: 'relay', relay: hooks[kind] === undefined ? {} : { onMessage: hooks[kind] } }
   return await fastifyApp(async (app) => {
     await app.register(plugin.default, {
-      upstreams: { echo: { servers: [`http://127.0.0.1:${backendPort}`] } },
+      upstreams: { echo: { servers: backendPorts.map((p) => `http://127.0.0.1:${p}`) } },
       routes: [route]
     })
   })
@@ -94,7 +108,7 @@ export async function startNodeProxy (kind: NodeProxyKind, backendPort: number):
 if (process.send !== undefined && process.argv[2] !== undefined) {
   const kind = process.argv[2] as NodeProxyKind
   if (!NODE_PROXY_KINDS.includes(kind)) throw new Error(`unknown proxy kind ${kind}; allowed: ${NODE_PROXY_KINDS.join(', ')}`)
-  const server = await startNodeProxy(kind, Number(process.argv[3]))
+  const server = await startNodeProxy(kind, (process.argv[3] ?? '').split(',').map(Number))
   process.send({ port: (server.address() as AddressInfo).port })
   process.on('disconnect', () => process.exit(0))
   process.on('SIGTERM', () => process.exit(0))

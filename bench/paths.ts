@@ -31,7 +31,13 @@ export interface PathDefinition {
   describe: string
   /** Why the path cannot run here, or null when it can. */
   skipReason: () => string | null
-  start: (backendPort: number, options: StartOptions) => Promise<RunningPath>
+  /**
+   * Why the path cannot move a client to another backend when one dies (W7's kill
+   * phase), or null when it balances over every backend it is given.
+   */
+  oneUpstream: string | null
+  /** Starts the path in front of `backendPorts` (W7 gives two, every other workload one). */
+  start: (backendPorts: readonly number[], options: StartOptions) => Promise<RunningPath>
 }
 
 const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url))
@@ -50,8 +56,9 @@ function nodePath (id: NodeProxyKind, describe: string, needs?: string): PathDef
     id,
     describe,
     skipReason: () => (needs !== undefined && !existsSync(here(needs)) ? `${needs} is not built yet` : null),
-    start: async (backendPort, options) => {
-      const { child, port } = await forkWithPort(here('./node-proxies.js'), [id, String(backendPort)], options.execArgv ?? [])
+    oneUpstream: id === 'fastify-http-proxy' ? 'not applicable (one upstream)' : null,
+    start: async (backendPorts, options) => {
+      const { child, port } = await forkWithPort(here('./node-proxies.js'), [id, backendPorts.join(',')], options.execArgv ?? [])
       return { port, pid: child.pid ?? 0, stop: () => stopProcess(child) }
     }
   }
@@ -87,9 +94,10 @@ function clusterPath (id: string, workers: number | 'auto'): PathDefinition {
     id,
     describe: `ws-cluster start --workers ${workers} (primary hands connections to workers)`,
     skipReason: () => (existsSync(cli) ? null : 'dist/cluster/cli.js is not built yet'),
-    start: (backendPort, options) => startInTempDir('wsc-bench-cluster-', async (dir, port) => {
+    oneUpstream: null,
+    start: (backendPorts, options) => startInTempDir('wsc-bench-cluster-', async (dir, port) => {
       const file = join(dir, 'ws-cluster.config.json')
-      writeFileSync(file, clusterConfig(port, backendPort, workers))
+      writeFileSync(file, clusterConfig(port, backendPorts, workers))
       // Workers are forked with the primary's execArgv, so a profiler flag reaches every process of the tree.
       return await spawnUntilUpgrade(process.execPath, [...(options.execArgv ?? []), cli, 'start', '--config', file, '--workers', String(workers)], port)
     })
@@ -101,7 +109,9 @@ export const PATHS: PathDefinition[] = [
     id: 'direct',
     describe: 'client → echo backend, no proxy',
     skipReason: () => null,
-    start: async (backendPort) => ({ port: backendPort, pid: 0, stop: async () => {} })
+    oneUpstream: 'not applicable (no proxy)',
+    // With no proxy in between there is nothing to balance: the client talks to the first backend.
+    start: async (backendPorts) => ({ port: backendPorts[0], pid: 0, stop: async () => {} })
   },
   nodePath('netpipe', 'bare Node net pipe (c.pipe(u); u.pipe(c))'),
   nodePath('wsc-plugin', 'Fastify + ws-cluster plugin, tunnel mode, one process', '../plugin/index.js'),
@@ -117,8 +127,9 @@ export const PATHS: PathDefinition[] = [
     id: 'nginx',
     describe: 'nginx, classic WebSocket config, worker_processes 1, access_log off',
     skipReason: () => (onPath('nginx') ? null : 'nginx is not on PATH (apt-get install nginx)'),
-    start: (backendPort, options) => startInTempDir('wsc-bench-nginx-', async (dir, port) => {
-      writeFileSync(join(dir, 'nginx.conf'), nginxConfig(dir, port, backendPort, options.maxConnections))
+    oneUpstream: null,
+    start: (backendPorts, options) => startInTempDir('wsc-bench-nginx-', async (dir, port) => {
+      writeFileSync(join(dir, 'nginx.conf'), nginxConfig(dir, port, backendPorts, options.maxConnections))
       return await spawnUntilUpgrade('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')], port)
     })
   },
@@ -126,8 +137,9 @@ export const PATHS: PathDefinition[] = [
     id: 'haproxy',
     describe: 'HAProxy, mode http, timeout tunnel, nbthread 1',
     skipReason: () => (onPath('haproxy') ? null : 'haproxy is not on PATH (apt-get install haproxy)'),
-    start: (backendPort, options) => startInTempDir('wsc-bench-haproxy-', async (dir, port) => {
-      writeFileSync(join(dir, 'haproxy.cfg'), haproxyConfig(port, backendPort, options.maxConnections))
+    oneUpstream: null,
+    start: (backendPorts, options) => startInTempDir('wsc-bench-haproxy-', async (dir, port) => {
+      writeFileSync(join(dir, 'haproxy.cfg'), haproxyConfig(port, backendPorts, options.maxConnections))
       return await spawnUntilUpgrade('haproxy', ['-db', '-f', join(dir, 'haproxy.cfg')], port)
     })
   }

@@ -10,7 +10,7 @@
  * for connections of earlier batches still closing (with less, nginx reset ~70
  * of 5,000 new connections, logging "worker_connections are not enough").
  */
-export function nginxConfig (dir: string, listenPort: number, backendPort: number, maxConnections: number): string {
+export function nginxConfig (dir: string, listenPort: number, backendPorts: readonly number[], maxConnections: number): string {
   return `worker_processes 1;
 daemon off;
 pid ${dir}/nginx.pid;
@@ -31,7 +31,7 @@ http {
     '' close;
   }
   upstream echo {
-    server 127.0.0.1:${backendPort};
+${backendPorts.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
   }
   server {
     listen 127.0.0.1:${listenPort} backlog=4096;
@@ -49,8 +49,13 @@ http {
 `
 }
 
-/** HAProxy: `mode http` (so it validates the upgrade), one thread, `timeout tunnel` for the WebSocket phase. */
-export function haproxyConfig (listenPort: number, backendPort: number, maxConnections: number): string {
+/**
+ * HAProxy: `mode http` (so it validates the upgrade), one thread, `timeout tunnel`
+ * for the WebSocket phase. `option redispatch 1` is the usual line beside more
+ * than one server: without it a retry after a refused connect goes to the same
+ * (dead) server, so a client would get a 503 instead of the other backend.
+ */
+export function haproxyConfig (listenPort: number, backendPorts: readonly number[], maxConnections: number): string {
   return `global
   nbthread 1
   maxconn ${maxConnections + 512}
@@ -61,20 +66,22 @@ defaults
   timeout client 60s
   timeout server 60s
   timeout tunnel 1h
+  option redispatch 1
 
 frontend ws_in
   bind 127.0.0.1:${listenPort}
   default_backend echo
 
 backend echo
-  server echo1 127.0.0.1:${backendPort} maxconn ${maxConnections + 512}
+  balance roundrobin
+${backendPorts.map((p, i) => `  server echo${i + 1} 127.0.0.1:${p} maxconn ${maxConnections + 512}`).join('\n')}
 `
 }
 
-/** The ws-cluster CLI's config file: one upstream, one route, no admin listener. */
-export function clusterConfig (listenPort: number, backendPort: number, workers: number | 'auto'): string {
+/** The ws-cluster CLI's config file: one upstream (default balance and passive health), one route, no admin listener. */
+export function clusterConfig (listenPort: number, backendPorts: readonly number[], workers: number | 'auto'): string {
   return JSON.stringify({
-    upstreams: { echo: { servers: [`http://127.0.0.1:${backendPort}`] } },
+    upstreams: { echo: { servers: backendPorts.map((p) => `http://127.0.0.1:${p}`) } },
     routes: [{ path: '/', upstream: 'echo' }],
     listen: { port: listenPort, host: '127.0.0.1' },
     admin: false,

@@ -1,3 +1,4 @@
+import type { StormOptions } from './storm.js'
 import type { WorkloadSpec } from './workload-runner.js'
 import { OPEN_BATCH } from './workload-runner.js'
 
@@ -10,7 +11,7 @@ import { OPEN_BATCH } from './workload-runner.js'
 export type Mode = 'full' | 'quick'
 
 /** Workload groups selectable with `--workloads`. */
-export const GROUPS = ['w1', 'w2', 'w3', 'w5', 'w6'] as const
+export const GROUPS = ['w1', 'w2', 'w3', 'w5', 'w6', 'w7'] as const
 export type Group = typeof GROUPS[number]
 
 export interface Plan {
@@ -18,6 +19,12 @@ export interface Plan {
   reps: number
   idleConnections: number
   specs: Array<WorkloadSpec & { group: Group }>
+  /**
+   * W7, run after a path's other workloads against a fresh instance of the path
+   * in front of two fresh backends, because its kill phase ends one of them.
+   * `killPid` and `killNote` are filled in by the run for each instance.
+   */
+  storm: Array<{ group: 'w7', kind: 'storm', id: string } & StormOptions>
   /** The load-client comparison (raw sockets against `ws`), run once through `direct`. */
   clientComparison: WorkloadSpec[]
 }
@@ -27,6 +34,18 @@ export function idleConnectionCount (fileLimit: number, mode: Mode): number {
   if (mode === 'quick') return 1000
   return fileLimit >= 2 * 10_000 + 1024 ? 10_000 : 5000
 }
+
+/**
+ * W7 wants 10,000 clients at once where the proxy can hold both sides of each
+ * (2 fds per connection, plus room for the process itself), else the largest
+ * thousand that fits.
+ */
+export function stormConnectionCount (fileLimit: number, mode: Mode): number {
+  if (mode === 'quick') return 1000
+  return Math.max(1000, Math.min(10_000, Math.floor((fileLimit - 1024) / 2 / 1000) * 1000))
+}
+
+const STORM_PHASE_TIMEOUT_MS = 30_000
 
 const KIB = 1024
 
@@ -61,12 +80,16 @@ export function buildPlan (mode: Mode, reps: number | null, fileLimit: number, g
         { group: 'w5', kind: 'open-loop', id: 'w5-1000x10-64b', connections: 1000, size: 64, rate: 10, warmupMs: 1000, durationMs: 5000 },
         { group: 'w6', kind: 'slow-consumer', id: 'w6-slow-64m', bytes: 64 * KIB * KIB, settleMs: 2000 }
       ]
+  const stormN = stormConnectionCount(fileLimit, mode)
   const compare = quick ? { warmupMs: 200, durationMs: 1000 } : { warmupMs: 1000, durationMs: 4000 }
   return {
     mode,
     reps: reps ?? (quick ? 1 : 3),
     idleConnections: idle,
     specs: all.filter((s) => groups.includes(s.group)),
+    storm: groups.includes('w7')
+      ? [{ group: 'w7', kind: 'storm', id: `w7-storm-${stormN}`, connections: stormN, killPid: 0, killNote: null, phaseTimeoutMs: STORM_PHASE_TIMEOUT_MS }]
+      : [],
     clientComparison: [
       { kind: 'closed-loop', id: 'client-raw-c50-64b', connections: 50, size: 64, ...compare },
       { kind: 'ws-client', id: 'client-ws-c50-64b', connections: 50, size: 64, ...compare }

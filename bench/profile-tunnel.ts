@@ -56,7 +56,7 @@ for (const id of ids) {
   }
   const dir = mkdtempSync(join(tmpdir(), `wsc-prof-${id}-`))
   const backend = await startBackend()
-  const running = await path.start(backend.port, { maxConnections: handshakes ?? connections, execArgv: ['--cpu-prof', '--cpu-prof-dir', dir] })
+  const running = await path.start([backend.port], { maxConnections: handshakes ?? connections, execArgv: ['--cpu-prof', '--cpu-prof-dir', dir] })
   let figure = ''
   let window: { startUs: number, endUs: number } | undefined
   try {

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { ClientDriver } from './client-driver.js'
 import { cpuTicks, machineTicks, processTree } from './proc-stats.js'
-import { startBackend, type PathDefinition } from './paths.js'
+import { startBackend, type PathDefinition, type RunningPath } from './paths.js'
 import type { Plan } from './plan.js'
 import type { Measurement } from './summary.js'
 import { othersShareOf, type WorkloadResult } from './workload-runner.js'
@@ -82,14 +82,20 @@ function line (path: string, rep: number, spec: string, r: WorkloadResult, note:
     const x = r.result
     return `${path} rep ${rep} ${spec}: proxy RSS ${x.rssGrowthKiB >= 0 ? '+' : ''}${(x.rssGrowthKiB / 1024).toFixed(1)} MiB while ${(x.offeredBytes / 1048576).toFixed(0)} MiB waited unread, errors ${x.errors}${note}`
   }
+  if (r.kind === 'storm') {
+    const x = r.result
+    const k = x.kill
+    const kill = k === null
+      ? `kill phase ${x.killNote ?? 'not run'}`
+      : `kill: lost ${k.lost}, all back in ${k.reconnectSeconds.toFixed(2)} s, p99 reconnect ${k.reconnectP99Ms.toFixed(1)} ms, ` +
+        `failed attempts ${k.failedAttempts}, never reconnected ${k.neverReconnected}${k.firstError === null ? '' : ` (${k.firstError})`}`
+    return `${path} rep ${rep} ${spec}: ${x.opened}/${x.requested} open in ${x.stormSeconds.toFixed(2)} s (${x.upgradesPerSecond.toFixed(0)}/s), ` +
+      `p99 handshake ${x.handshakeP99Ms.toFixed(1)} ms, proxy ${x.proxyCpuUsPerUpgrade.toFixed(1)} µs/upgrade, errors ${x.errors}` +
+      `${x.firstError === null ? '' : ` (${x.firstError})`}; ${kill}; ${others}${note}`
+  }
   return `${path} rep ${rep} ${spec}: client ${r.result.clientCpuUsPerRoundTrip.toFixed(2)} µs/rt`
 }
 
-/**
- * @param repeatNoisy repeat a window once when others used more than NOISE_LIMIT of the machine
- *   (off for --quick and --no-repeat: on a constantly shared box it doubles the run for little gain, and the flag remains).
- * @param gate waits for a quiet machine before each window, or null not to wait.
- */
 /**
  * What must be stopped if the run is interrupted: nginx and HAProxy do not die
  * with the orchestrator the way forked Node children (IPC disconnect) do.
@@ -105,6 +111,96 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   })
 }
 
+/**
+ * W7 against a fresh instance of `path` in front of two fresh backends, A and
+ * B: the load client kills A itself (it is given A's pid), so nothing else
+ * shares what the kill breaks. Not repeated when noisy: a repeat would need
+ * yet another instance, and the flag says enough.
+ */
+async function runStorm (client: ClientDriver, path: PathDefinition, rep: number, spec: Plan['storm'][number], gate: QuietGate | null, out: MatrixResult): Promise<void> {
+  const stops: Array<() => Promise<void>> = []
+  const track = <T extends { stop: () => Promise<void> }>(x: T): T => { stops.push(x.stop); live.add(x.stop); return x }
+  try {
+    const a = track(await startBackend())
+    const b = track(await startBackend())
+    const running: RunningPath = track(await path.start([a.port, b.port], { maxConnections: spec.connections }))
+    await gate?.wait([process.pid, client.pid, a.pid, b.pid, running.pid])
+    const watched = { proxyRoot: running.pid, harness: [client.pid, a.pid, b.pid, process.pid] }
+    const killPid = path.oneUpstream === null ? a.pid : 0
+    const result = await client.run(running.port, watched, { ...spec, killPid, killNote: path.oneUpstream })
+    const flagged = othersShareOf(result) > NOISE_LIMIT
+    console.log(line(path.id, rep, spec.id, result, flagged ? ' — FLAGGED noisy' : ''))
+    if (result.kind === 'storm') out.measurements.push({ path: path.id, rep, spec: spec.id, kind: 'storm', repeated: false, flagged, result: result.result })
+  } catch (err) {
+    out.failures.push({ path: path.id, rep, spec: spec.id, error: String((err as Error).stack ?? err) })
+    console.log(`${path.id} rep ${rep} ${spec.id}: failed: ${(err as Error).message}`)
+  } finally {
+    for (const stop of stops.reverse()) {
+      await stop()
+      live.delete(stop)
+    }
+  }
+}
+
+/** The plan's W1–W6 workloads against one fresh instance of `path` in front of one fresh backend, in turn. */
+async function runSpecs (client: ClientDriver, path: PathDefinition, rep: number, plan: Plan, repeatNoisy: boolean, gate: QuietGate | null, out: MatrixResult): Promise<void> {
+  const { measurements, failures } = out
+  const backend = await startBackend()
+  live.add(backend.stop)
+  let running
+  try {
+    running = await path.start([backend.port], { maxConnections: plan.idleConnections })
+    live.add(running.stop)
+  } catch (err) {
+    failures.push({ path: path.id, rep, spec: 'start', error: String((err as Error).stack ?? err) })
+    console.log(`${path.id} rep ${rep}: failed to start: ${(err as Error).message}`)
+    await backend.stop()
+    live.delete(backend.stop)
+    return
+  }
+  try {
+    const watched = { proxyRoot: running.pid, harness: [client.pid, backend.pid, process.pid] }
+    for (const spec of plan.specs) {
+      try {
+        const ours = [process.pid, client.pid, backend.pid, running.pid]
+        await gate?.wait(ours)
+        let result = await client.run(running.port, watched, spec)
+        let repeated = false
+        if (repeatNoisy && othersShareOf(result) > NOISE_LIMIT) {
+          console.log(line(path.id, rep, spec.id, result, ' — noisy, repeating'))
+          await gate?.wait(ours)
+          result = await client.run(running.port, watched, spec)
+          repeated = true
+        }
+        const flagged = othersShareOf(result) > NOISE_LIMIT
+        console.log(line(path.id, rep, spec.id, result, flagged ? ' — FLAGGED noisy' : ''))
+        if (result.kind === 'closed-loop') {
+          measurements.push({ path: path.id, rep, spec: spec.id, kind: 'closed-loop', repeated, flagged, result: result.result })
+        } else if (result.kind === 'connections') {
+          measurements.push({ path: path.id, rep, spec: spec.id, kind: 'connections', repeated, flagged, result: result.result })
+        } else if (result.kind === 'open-loop') {
+          measurements.push({ path: path.id, rep, spec: spec.id, kind: 'open-loop', repeated, flagged, result: result.result })
+        } else if (result.kind === 'slow-consumer') {
+          measurements.push({ path: path.id, rep, spec: spec.id, kind: 'slow-consumer', repeated, flagged, result: result.result })
+        }
+      } catch (err) {
+        failures.push({ path: path.id, rep, spec: spec.id, error: String((err as Error).stack ?? err) })
+        console.log(`${path.id} rep ${rep} ${spec.id}: failed: ${(err as Error).message}`)
+      }
+    }
+  } finally {
+    await running.stop()
+    await backend.stop()
+    live.delete(running.stop)
+    live.delete(backend.stop)
+  }
+}
+
+/**
+ * @param repeatNoisy repeat a window once when others used more than NOISE_LIMIT of the machine
+ *   (off for --quick and --no-repeat: on a constantly shared box it doubles the run for little gain, and the flag remains).
+ * @param gate waits for a quiet machine before each window, or null not to wait.
+ */
 export async function runMatrix (
   client: ClientDriver,
   paths: readonly PathDefinition[],
@@ -112,60 +208,12 @@ export async function runMatrix (
   repeatNoisy: boolean,
   gate: QuietGate | null
 ): Promise<MatrixResult> {
-  const measurements: Measurement[] = []
-  const failures: MatrixResult['failures'] = []
+  const out: MatrixResult = { measurements: [], failures: [] }
   for (let rep = 1; rep <= plan.reps; rep++) {
     for (const path of paths) {
-      const backend = await startBackend()
-      live.add(backend.stop)
-      let running
-      try {
-        running = await path.start(backend.port, { maxConnections: plan.idleConnections })
-        live.add(running.stop)
-      } catch (err) {
-        failures.push({ path: path.id, rep, spec: 'start', error: String((err as Error).stack ?? err) })
-        console.log(`${path.id} rep ${rep}: failed to start: ${(err as Error).message}`)
-        await backend.stop()
-        live.delete(backend.stop)
-        continue
-      }
-      try {
-        const watched = { proxyRoot: running.pid, harness: [client.pid, backend.pid, process.pid] }
-        for (const spec of plan.specs) {
-          try {
-            const ours = [process.pid, client.pid, backend.pid, running.pid]
-            await gate?.wait(ours)
-            let result = await client.run(running.port, watched, spec)
-            let repeated = false
-            if (repeatNoisy && othersShareOf(result) > NOISE_LIMIT) {
-              console.log(line(path.id, rep, spec.id, result, ' — noisy, repeating'))
-              await gate?.wait(ours)
-              result = await client.run(running.port, watched, spec)
-              repeated = true
-            }
-            const flagged = othersShareOf(result) > NOISE_LIMIT
-            console.log(line(path.id, rep, spec.id, result, flagged ? ' — FLAGGED noisy' : ''))
-            if (result.kind === 'closed-loop') {
-              measurements.push({ path: path.id, rep, spec: spec.id, kind: 'closed-loop', repeated, flagged, result: result.result })
-            } else if (result.kind === 'connections') {
-              measurements.push({ path: path.id, rep, spec: spec.id, kind: 'connections', repeated, flagged, result: result.result })
-            } else if (result.kind === 'open-loop') {
-              measurements.push({ path: path.id, rep, spec: spec.id, kind: 'open-loop', repeated, flagged, result: result.result })
-            } else if (result.kind === 'slow-consumer') {
-              measurements.push({ path: path.id, rep, spec: spec.id, kind: 'slow-consumer', repeated, flagged, result: result.result })
-            }
-          } catch (err) {
-            failures.push({ path: path.id, rep, spec: spec.id, error: String((err as Error).stack ?? err) })
-            console.log(`${path.id} rep ${rep} ${spec.id}: failed: ${(err as Error).message}`)
-          }
-        }
-      } finally {
-        await running.stop()
-        await backend.stop()
-        live.delete(running.stop)
-        live.delete(backend.stop)
-      }
+      if (plan.specs.length > 0) await runSpecs(client, path, rep, plan, repeatNoisy, gate, out)
+      for (const spec of plan.storm) await runStorm(client, path, rep, spec, gate, out)
     }
   }
-  return { measurements, failures }
+  return out
 }

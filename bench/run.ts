@@ -63,8 +63,9 @@ const groups = list<Group>('workloads', values.workloads, GROUPS)
 const machine = machineInfo()
 const plan = buildPlan(mode, reps, machine.fileLimit, groups)
 if (values.specs !== undefined) {
-  const wanted = list('specs', values.specs, plan.specs.map((s) => s.id))
+  const wanted = list('specs', values.specs, [...plan.specs, ...plan.storm].map((s) => s.id))
   plan.specs = plan.specs.filter((s) => wanted.includes(s.id))
+  plan.storm = plan.storm.filter((s) => wanted.includes(s.id))
 }
 const skipped: Record<string, string> = {}
 const paths = PATHS.filter((p) => chosenIds.includes(p.id)).filter((p) => {
@@ -74,7 +75,7 @@ const paths = PATHS.filter((p) => chosenIds.includes(p.id)).filter((p) => {
 })
 const startedAt = performance.now()
 console.log(`bench ${mode}: ${paths.map((p) => p.id).join(', ')}; ${plan.reps} rep(s); ` +
-  `workloads ${plan.specs.map((s) => s.id).join(', ')}` +
+  `workloads ${[...plan.specs, ...plan.storm].map((s) => s.id).join(', ')}` +
   (Object.keys(skipped).length > 0 ? `; skipped ${Object.entries(skipped).map(([k, v]) => `${k} (${v})`).join(', ')}` : ''))
 
 const client = await ClientDriver.start()

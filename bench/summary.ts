@@ -2,6 +2,7 @@ import type { ClosedLoopResult } from './closed-loop.js'
 import type { ConnectionPhaseResult } from './connection-phase.js'
 import type { OpenLoopResult } from './open-loop.js'
 import type { SlowConsumerResult } from './slow-consumer.js'
+import type { StormResult } from './storm.js'
 
 /**
  * Turns the raw per-repetition measurements into the figures the protocol in
@@ -16,6 +17,7 @@ export type Measurement =
   | { path: string, rep: number, spec: string, kind: 'connections', repeated: boolean, flagged: boolean, result: ConnectionPhaseResult }
   | { path: string, rep: number, spec: string, kind: 'open-loop', repeated: boolean, flagged: boolean, result: OpenLoopResult }
   | { path: string, rep: number, spec: string, kind: 'slow-consumer', repeated: boolean, flagged: boolean, result: SlowConsumerResult }
+  | { path: string, rep: number, spec: string, kind: 'storm', repeated: boolean, flagged: boolean, result: StormResult }
 
 export interface Stat {
   median: number
@@ -78,17 +80,36 @@ export interface SlowConsumerSummary {
   flagged: number
 }
 
+export interface StormSummary {
+  requested: number
+  stormSeconds: Stat | null
+  upgradesPerSecond: Stat | null
+  handshakeP99Ms: Stat | null
+  proxyCpuUsPerUpgrade: Stat | null
+  errors: number
+  /** Kill phase figures, all null with `killNote` set when the path has nothing to fail over to. */
+  lost: Stat | null
+  reconnectSeconds: Stat | null
+  reconnectP99Ms: Stat | null
+  failedAttempts: Stat | null
+  neverReconnected: Stat | null
+  killNote: string | null
+  flagged: number
+}
+
 export interface Summary {
   loops: Record<string, Record<string, LoopSummary>>
   connections: Record<string, Record<string, ConnectionSummary>>
   openLoops: Record<string, Record<string, OpenLoopSummary>>
   slowConsumers: Record<string, Record<string, SlowConsumerSummary>>
+  storms: Record<string, Record<string, StormSummary>>
 }
 
 type LoopMeasurement = Extract<Measurement, { kind: 'closed-loop' }>
 type ConnectionMeasurement = Extract<Measurement, { kind: 'connections' }>
 type OpenMeasurement = Extract<Measurement, { kind: 'open-loop' }>
 type SlowMeasurement = Extract<Measurement, { kind: 'slow-consumer' }>
+type StormMeasurement = Extract<Measurement, { kind: 'storm' }>
 
 function paired<R> (rows: Array<{ rep: number, result: R }>, direct: Array<{ rep: number, result: R }>, f: (a: R, d: R) => number): Stat | null {
   const byRep = new Map(direct.map((d) => [d.rep, d.result]))
@@ -99,7 +120,7 @@ function paired<R> (rows: Array<{ rep: number, result: R }>, direct: Array<{ rep
 }
 
 export function summarize (measurements: readonly Measurement[]): Summary {
-  const summary: Summary = { loops: {}, connections: {}, openLoops: {}, slowConsumers: {} }
+  const summary: Summary = { loops: {}, connections: {}, openLoops: {}, slowConsumers: {}, storms: {} }
   const loops = measurements.filter((m): m is LoopMeasurement => m.kind === 'closed-loop')
   const conns = measurements.filter((m): m is ConnectionMeasurement => m.kind === 'connections')
 
@@ -177,6 +198,31 @@ export function summarize (measurements: readonly Measurement[]): Summary {
       summary.slowConsumers[spec][path] = {
         rssGrowthKiB: path === 'direct' ? null : stat(r.map((x) => x.rssGrowthKiB)),
         errors: r.reduce((sum, x) => sum + x.errors, 0),
+        flagged: rows.filter((m) => m.flagged).length
+      }
+    }
+  }
+  const storms = measurements.filter((m): m is StormMeasurement => m.kind === 'storm')
+  for (const spec of new Set(storms.map((m) => m.spec))) {
+    const ofSpec = storms.filter((m) => m.spec === spec)
+    summary.storms[spec] = {}
+    for (const path of new Set(ofSpec.map((m) => m.path))) {
+      const rows = ofSpec.filter((m) => m.path === path)
+      const r = rows.map((m) => m.result)
+      const k = r.flatMap((x) => x.kill === null ? [] : [x.kill])
+      summary.storms[spec][path] = {
+        requested: r[0].requested,
+        stormSeconds: stat(r.map((x) => x.stormSeconds)),
+        upgradesPerSecond: stat(r.map((x) => x.upgradesPerSecond)),
+        handshakeP99Ms: stat(r.map((x) => x.handshakeP99Ms)),
+        proxyCpuUsPerUpgrade: path === 'direct' ? null : stat(r.map((x) => x.proxyCpuUsPerUpgrade)),
+        errors: r.reduce((sum, x) => sum + x.errors, 0),
+        lost: stat(k.map((x) => x.lost)),
+        reconnectSeconds: stat(k.map((x) => x.reconnectSeconds)),
+        reconnectP99Ms: stat(k.map((x) => x.reconnectP99Ms)),
+        failedAttempts: stat(k.map((x) => x.failedAttempts)),
+        neverReconnected: stat(k.map((x) => x.neverReconnected)),
+        killNote: r.find((x) => x.killNote !== null)?.killNote ?? null,
         flagged: rows.filter((m) => m.flagged).length
       }
     }

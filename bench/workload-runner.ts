@@ -4,6 +4,7 @@ import { openLoop, type OpenLoopResult } from './open-loop.js'
 import type { WatchedProcesses } from './proc-stats.js'
 import { closeConnections, openConnections } from './raw-connection.js'
 import { slowConsumer, type SlowConsumerResult } from './slow-consumer.js'
+import { stormWorkload, type StormOptions, type StormResult } from './storm.js'
 import { wsClientLoop, type WsClientLoopResult } from './ws-client-loop.js'
 
 /**
@@ -30,6 +31,7 @@ export type WorkloadSpec =
   | { kind: 'open-loop', id: string, connections: number, size: number, rate: number, warmupMs: number, durationMs: number }
   | { kind: 'ws-client', id: string, connections: number, size: number, warmupMs: number, durationMs: number }
   | { kind: 'slow-consumer', id: string, bytes: number, settleMs: number }
+  | ({ kind: 'storm', id: string } & StormOptions)
 
 export type WorkloadResult =
   | { kind: 'closed-loop', result: ClosedLoopResult }
@@ -37,6 +39,7 @@ export type WorkloadResult =
   | { kind: 'open-loop', result: OpenLoopResult }
   | { kind: 'ws-client', result: WsClientLoopResult }
   | { kind: 'slow-consumer', result: SlowConsumerResult }
+  | { kind: 'storm', result: StormResult }
 
 /** Batches of 250 keep every proxy's accept queue (511 in Node and nginx) from overflowing. */
 export const OPEN_BATCH = 250
@@ -52,6 +55,9 @@ export async function runWorkload (port: number, watched: WatchedProcesses, spec
   }
   if (spec.kind === 'slow-consumer') {
     return { kind: 'slow-consumer', result: await slowConsumer(port, watched, spec) }
+  }
+  if (spec.kind === 'storm') {
+    return { kind: 'storm', result: await stormWorkload(port, watched, spec) }
   }
   if (spec.kind === 'ws-client') {
     return {

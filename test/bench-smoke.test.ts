@@ -24,7 +24,7 @@ for (const id of SMOKE_PATHS) {
     const backend = await startBackend()
     let running: Awaited<ReturnType<typeof path.start>> | null = null
     try {
-      running = await path.start(backend.port, { maxConnections: 100 })
+      running = await path.start([backend.port], { maxConnections: 100 })
       const watched = { proxyRoot: running.pid, harness: [process.pid, backend.pid] }
       const outcome = await runWorkload(running.port, watched, {
         kind: 'closed-loop',
@@ -65,7 +65,7 @@ test('R38 bench smoke: the slow-consumer workload (W6) through wsc-relay gets ev
   const backend = await startBackend()
   let running: Awaited<ReturnType<typeof relay.start>> | null = null
   try {
-    running = await relay.start(backend.port, { maxConnections: 100 })
+    running = await relay.start([backend.port], { maxConnections: 100 })
     const outcome = await runWorkload(running.port, { proxyRoot: running.pid, harness: [process.pid, backend.pid] }, {
       kind: 'slow-consumer', id: 'smoke-slow', bytes: 4 * 1024 * 1024, settleMs: 100
     })
@@ -80,3 +80,57 @@ test('R38 bench smoke: the slow-consumer workload (W6) through wsc-relay gets ev
   }
   await assertNoFdLeak(baseline)
 })
+
+/** True while a process with this pid exists (signal 0 only checks). */
+function alive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+const STORM = 50
+
+for (const id of ['netpipe', 'wsc-plugin']) {
+  const path = PATHS.find((p) => p.id === id)
+  assert.ok(path, `bench path ${id} exists`)
+  test(`R38 bench smoke: a ${STORM}-client storm (W7) through ${id} opens every client, kills backend A, accounts for every lost client, and leaves no process or fd behind`, { skip: path.skipReason() ?? false, timeout: 90_000 }, async () => {
+    const baseline = openFdCount()
+    const a = await startBackend()
+    const b = await startBackend()
+    let running: Awaited<ReturnType<typeof path.start>> | null = null
+    try {
+      running = await path.start([a.port, b.port], { maxConnections: STORM })
+      const outcome = await runWorkload(running.port, { proxyRoot: running.pid, harness: [process.pid, a.pid, b.pid] }, {
+        kind: 'storm', id: 'smoke-storm', connections: STORM, killPid: a.pid, killNote: null, phaseTimeoutMs: 30_000
+      })
+      assert.equal(outcome.kind, 'storm')
+      if (outcome.kind !== 'storm') return
+      const r = outcome.result
+      assert.equal(r.firstError, null)
+      assert.equal(r.errors, 0)
+      assert.equal(r.opened, STORM)
+      assert.ok(Number.isFinite(r.proxyCpuUsPerUpgrade), `proxy CPU figure ${r.proxyCpuUsPerUpgrade} is finite`)
+      const k = r.kill
+      assert.ok(k !== null, 'the kill phase ran')
+      assert.ok(k.lost > 0 && k.lost < STORM, `${k.lost} clients lost their connection: those of A only`)
+      assert.equal(k.reconnected + k.neverReconnected, k.lost)
+      assert.equal(k.droppedAgain, 0)
+      assert.equal(alive(a.pid), false, 'backend A is gone')
+      if (id === 'wsc-plugin') {
+        // Passive health moves every client to B; netpipe has none, so a client may hit the dead backend five times running.
+        assert.equal(k.neverReconnected, 0)
+        assert.equal(k.reconnected, k.lost)
+      }
+    } finally {
+      await running?.stop()
+      await a.stop()
+      await b.stop()
+    }
+    if (running !== null) assert.equal(alive(running.pid), false, 'the proxy process is gone')
+    assert.equal(alive(b.pid), false, 'backend B is gone')
+    await assertNoFdLeak(baseline)
+  })
+}
