@@ -18,6 +18,8 @@ export interface RunReport {
   clientComparison: { rawClientCpuUs: number | null, wsClientCpuUs: number | null, cheaper: string } | null
   headlineSpecs: { c1: string, c50: string, c256: string, idle: string }
   repeatNoisy: boolean
+  /** Where the W1 window's processes ran (cpu-pinning.ts), or why they were not pinned; absent in runs before pinning. */
+  latencyPinning?: string
   /** Seconds spent before windows waiting for other processes to go quiet. */
   quietWaitSeconds?: number
   durationSeconds: number
@@ -92,6 +94,10 @@ export function renderMarkdown (report: RunReport): string {
 
   out.push('## W1 latency (1 connection, 64 B ping-pong)')
   out.push('')
+  if (report.latencyPinning !== undefined) {
+    out.push(`CPU placement in this window: ${report.latencyPinning}.`)
+    out.push('')
+  }
   out.push(table(['path', 'p50 µs', 'p99 µs', 'p99.9 µs', 'added p50', 'added p99', 'round trips/s'],
     ids.filter((id) => loop(h.c1, id) !== undefined).map((id) => {
       const s = loop(h.c1, id)

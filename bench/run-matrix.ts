@@ -1,10 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { ClientDriver } from './client-driver.js'
+import type { LatencyPinning } from './cpu-pinning.js'
 import { cpuTicks, machineTicks, processTree } from './proc-stats.js'
 import { startBackend, type PathDefinition, type RunningPath } from './paths.js'
 import type { Plan } from './plan.js'
 import type { Measurement } from './summary.js'
-import { othersShareOf, type WorkloadResult } from './workload-runner.js'
+import { othersShareOf, type WorkloadResult, type WorkloadSpec } from './workload-runner.js'
 
 /**
  * The repetition loop: rep 1 of every path, then rep 2 of every path, … (so slow
@@ -143,7 +144,9 @@ async function runStorm (client: ClientDriver, path: PathDefinition, rep: number
 }
 
 /** The plan's W1–W6 workloads against one fresh instance of `path` in front of one fresh backend, in turn. */
-async function runSpecs (client: ClientDriver, path: PathDefinition, rep: number, plan: Plan, repeatNoisy: boolean, gate: QuietGate | null, out: MatrixResult): Promise<void> {
+async function runSpecs (
+  client: ClientDriver, path: PathDefinition, rep: number, plan: Plan, repeatNoisy: boolean, gate: QuietGate | null, pinning: LatencyPinning | null, out: MatrixResult
+): Promise<void> {
   const { measurements, failures } = out
   const backend = await startBackend()
   live.add(backend.stop)
@@ -160,16 +163,28 @@ async function runSpecs (client: ClientDriver, path: PathDefinition, rep: number
   }
   try {
     const watched = { proxyRoot: running.pid, harness: [client.pid, backend.pid, process.pid] }
+    const targets = { client: client.pid, backend: backend.pid, proxyRoot: running.pid }
+    const port = running.port
+    // Only the C=1 latency window is pinned (cpu-pinning.ts); the others use whatever core is free.
+    const measure = async (spec: WorkloadSpec): Promise<WorkloadResult> => {
+      if (pinning === null || spec.kind !== 'closed-loop' || spec.connections !== 1) return await client.run(port, watched, spec)
+      pinning.pin(targets)
+      try {
+        return await client.run(port, watched, spec)
+      } finally {
+        pinning.unpin(targets)
+      }
+    }
     for (const spec of plan.specs) {
       try {
         const ours = [process.pid, client.pid, backend.pid, running.pid]
         await gate?.wait(ours)
-        let result = await client.run(running.port, watched, spec)
+        let result = await measure(spec)
         let repeated = false
         if (repeatNoisy && othersShareOf(result) > NOISE_LIMIT) {
           console.log(line(path.id, rep, spec.id, result, ' — noisy, repeating'))
           await gate?.wait(ours)
-          result = await client.run(running.port, watched, spec)
+          result = await measure(spec)
           repeated = true
         }
         const flagged = othersShareOf(result) > NOISE_LIMIT
@@ -200,18 +215,20 @@ async function runSpecs (client: ClientDriver, path: PathDefinition, rep: number
  * @param repeatNoisy repeat a window once when others used more than NOISE_LIMIT of the machine
  *   (off for --quick and --no-repeat: on a constantly shared box it doubles the run for little gain, and the flag remains).
  * @param gate waits for a quiet machine before each window, or null not to wait.
+ * @param pinning pins the W1 window's processes to fixed CPUs, or null to leave them to the scheduler.
  */
 export async function runMatrix (
   client: ClientDriver,
   paths: readonly PathDefinition[],
   plan: Plan,
   repeatNoisy: boolean,
-  gate: QuietGate | null
+  gate: QuietGate | null,
+  pinning: LatencyPinning | null = null
 ): Promise<MatrixResult> {
   const out: MatrixResult = { measurements: [], failures: [] }
   for (let rep = 1; rep <= plan.reps; rep++) {
     for (const path of paths) {
-      if (plan.specs.length > 0) await runSpecs(client, path, rep, plan, repeatNoisy, gate, out)
+      if (plan.specs.length > 0) await runSpecs(client, path, rep, plan, repeatNoisy, gate, pinning, out)
       for (const spec of plan.storm) await runStorm(client, path, rep, spec, gate, out)
     }
   }

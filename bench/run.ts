@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { ClientDriver } from './client-driver.js'
+import { latencyPinning } from './cpu-pinning.js'
 import { machineInfo } from './machine-info.js'
 import { PATHS, startBackend } from './paths.js'
 import { buildPlan, GROUPS, type Group, type Mode } from './plan.js'
@@ -103,7 +104,8 @@ if (!(quietBudgetSeconds >= 0)) {
   process.exit(2)
 }
 const gate = quietBudgetSeconds > 0 ? new QuietGate(quietBudgetSeconds * 1000, NOISE_LIMIT) : null
-const { measurements, failures } = await runMatrix(client, paths, plan, repeatNoisy, gate)
+const pinning = latencyPinning()
+const { measurements, failures } = await runMatrix(client, paths, plan, repeatNoisy, gate, typeof pinning === 'string' ? null : pinning)
 await client.stop()
 
 const c1 = plan.specs.find((s) => s.kind === 'closed-loop' && s.connections === 1)?.id ?? 'w1-c1-64b'
@@ -117,6 +119,7 @@ const run: RunFile = {
   clientComparison,
   headlineSpecs: { c1, c50: 'w2-c50-64b', c256: 'w2-c256-64b', idle: `w34-${plan.idleConnections}` },
   repeatNoisy,
+  latencyPinning: typeof pinning === 'string' ? pinning : pinning.describe,
   quietWaitSeconds: (gate?.waitedMs ?? 0) / 1000,
   durationSeconds: (performance.now() - startedAt) / 1000,
   plan,
