@@ -167,7 +167,7 @@ export function renderMarkdown (report: RunReport): string {
     out.push('A storm larger than the listen backlog (4,096 for the Node proxies and nginx, and the kernel somaxconn caps every path) makes the kernel drop SYNs that the clients retry after 1 s, 3 s, …: ' +
       'long storm times and p99 handshakes in whole seconds show that, not the proxy alone. Failed attempts after the kill are ' +
       'expected from paths without health tracking (netpipe, http-proxy), which keep sending some new connections to the dead backend. All clients come from 127.0.0.1, so the cluster routes ' +
-      'them to one worker slot and closes what exceeds its bounded hand-off queue.')
+      'them all to one worker slot, where they wait their turn (R105): through the cluster a one-address storm goes at one worker\'s pace.')
     out.push('')
   }
 
