@@ -1,35 +1,20 @@
-import { after, before, test } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { mkdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { runStateFor } from '../cluster/run-state.js'
-import { startEchoBackend, type EchoBackend } from './helpers/backends.js'
+import { useClusterRuns } from './helpers/cluster-fixture.js'
 import { makeClusterDir, runCli, startCluster, whoami, type RunningCluster } from './helpers/cluster-process.js'
-import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 
 // R63: run state is private and keyed by the config file; control commands act on the cluster of that config only.
 
-let baseline = 0
-let backend: EchoBackend
-const dirs: Array<{ dir: string, cleanup: () => void }> = []
-const clusters: RunningCluster[] = []
-
-before(async () => {
-  baseline = openFdCount()
-  backend = await startEchoBackend()
-})
-
-after(async () => {
-  for (const cluster of clusters) await cluster.kill()
-  await backend?.close()
-  for (const dir of dirs) dir.cleanup()
-  await assertNoFdLeak(baseline)
-})
+const runs = useClusterRuns()
+const { clusters, dirs } = runs
 
 function config (dir: string): object {
   return {
-    upstreams: { echo: { servers: [backend.url] } },
+    upstreams: { echo: { servers: [runs.backend.url] } },
     routes: [{ path: '/ws', upstream: 'echo' }],
     listen: { port: 0, host: '127.0.0.1' },
     admin: false,

@@ -1,32 +1,17 @@
-import { after, before, test } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { startEchoBackend, type EchoBackend } from './helpers/backends.js'
+import { useClusterRuns } from './helpers/cluster-fixture.js'
 import { makeClusterDir, startCluster, type RunningCluster, type StartOptions } from './helpers/cluster-process.js'
-import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 import { makeNpxProject, processesWithEnv } from './helpers/npx-project.js'
 import { closedWs, echoOnce, openWs } from './helpers/ws-clients.js'
 
 // R65 (signals from supervisors) and R66 (`npx ws-cluster start` under a supervisor).
 
 const MARKER = 'WS_CLUSTER_TEST_MARKER'
-let baseline = 0
-let backend: EchoBackend
-const dirs: Array<{ dir: string, cleanup: () => void }> = []
-const clusters: RunningCluster[] = []
-
-before(async () => {
-  baseline = openFdCount()
-  backend = await startEchoBackend()
-})
-
-after(async () => {
-  for (const cluster of clusters) await cluster.kill()
-  await backend?.close()
-  for (const dir of dirs) dir.cleanup()
-  await assertNoFdLeak(baseline)
-})
+const runs = useClusterRuns()
+const { clusters, dirs } = runs
 
 interface Started { cluster: RunningCluster, marker: string }
 
@@ -36,7 +21,7 @@ async function start (options: StartOptions, npx = false): Promise<Started> {
   if (npx) makeNpxProject(dir.dir)
   const marker = randomUUID()
   const cluster = await startCluster(dir.dir, {
-    upstreams: { echo: { servers: [backend.url] } },
+    upstreams: { echo: { servers: [runs.backend.url] } },
     routes: [{ path: '/ws', upstream: 'echo' }],
     listen: { port: 0, host: '127.0.0.1' },
     admin: false,

@@ -1,4 +1,4 @@
-import { after, before, test } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
@@ -7,31 +7,17 @@ import { join } from 'node:path'
 import { writeFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { runStateFor } from '../cluster/run-state.js'
-import { startEchoBackend, type EchoBackend } from './helpers/backends.js'
+import { startEchoBackend } from './helpers/backends.js'
+import { useClusterRuns } from './helpers/cluster-fixture.js'
 import { httpGet, makeClusterDir, runCli, startCluster, type RunningCluster } from './helpers/cluster-process.js'
-import { assertNoFdLeak, openFdCount } from './helpers/fd-leak.js'
 import { WebSocket } from 'ws'
 import { clientFrameHeader, RawClient, requestHead } from './helpers/raw-http.js'
 import { closedWs, openWs, until } from './helpers/ws-clients.js'
 
-let baseline = 0
-let backend: EchoBackend
-const dirs: Array<{ dir: string, cleanup: () => void }> = []
-const clusters: RunningCluster[] = []
+const runs = useClusterRuns()
+const { clusters, dirs } = runs
 
-before(async () => {
-  baseline = openFdCount()
-  backend = await startEchoBackend()
-})
-
-after(async () => {
-  for (const cluster of clusters) await cluster.kill()
-  await backend?.close()
-  for (const dir of dirs) dir.cleanup()
-  await assertNoFdLeak(baseline)
-})
-
-async function start (shutdownTimeout: string, server = backend.url, extra: Record<string, unknown> = {}): Promise<{ cluster: RunningCluster, dir: string }> {
+async function start (shutdownTimeout: string, server = runs.backend.url, extra: Record<string, unknown> = {}): Promise<{ cluster: RunningCluster, dir: string }> {
   const dir = makeClusterDir()
   dirs.push(dir)
   const cluster = await startCluster(dir.dir, {
@@ -186,7 +172,7 @@ test('R41 start exits 1 when a worker cannot start (the user app throws), after 
   dirs.push(dir)
   writeFileSync(join(dir.dir, 'broken-app.mjs'), 'export default async function broken () { throw new Error(\'broken user app\') }\n')
   writeFileSync(join(dir.dir, 'ws-cluster.config.json'), JSON.stringify({
-    upstreams: { echo: { servers: [backend.url] } },
+    upstreams: { echo: { servers: [runs.backend.url] } },
     routes: [{ path: '/ws', upstream: 'echo' }],
     listen: { port: 0, host: '127.0.0.1' },
     admin: false,
@@ -210,7 +196,7 @@ export default async function slow () {
 }
 `)
   const cluster = await startCluster(dir.dir, {
-    upstreams: { echo: { servers: [backend.url] } },
+    upstreams: { echo: { servers: [runs.backend.url] } },
     routes: [{ path: '/ws', upstream: 'echo' }],
     listen: { port: 0, host: '127.0.0.1' },
     admin: { port: 0 },

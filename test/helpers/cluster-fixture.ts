@@ -73,3 +73,39 @@ export function useWhoamiCluster (options: WhoamiClusterOptions = {}): WhoamiClu
 
   return fixture
 }
+
+/** What a test file that starts its own clusters shares: see {@link useClusterRuns}. */
+export interface ClusterRuns {
+  /** The file's echo backend; set by the `before` hook, so read it inside tests only. */
+  backend: EchoBackend
+  /** Clusters to kill in the `after` hook. */
+  clusters: RunningCluster[]
+  /** Cluster folders to remove in the `after` hook. */
+  dirs: Array<{ dir: string, cleanup: () => void }>
+}
+
+/**
+ * Registers `before`/`after` hooks for a file whose tests start clusters of
+ * their own: one echo backend for the file, and on the way out every
+ * registered cluster killed, the backend closed, every folder removed and the
+ * fd check (R38).
+ *
+ * @example
+ * const runs = useClusterRuns()
+ * test('...', async () => { runs.clusters.push(await startCluster(...)) })
+ */
+export function useClusterRuns (): ClusterRuns {
+  const runs: ClusterRuns = { backend: undefined as unknown as EchoBackend, clusters: [], dirs: [] }
+  let baseline = 0
+  before(async () => {
+    baseline = openFdCount()
+    runs.backend = await startEchoBackend()
+  })
+  after(async () => {
+    for (const cluster of runs.clusters) await cluster.kill()
+    await (runs.backend as EchoBackend | undefined)?.close()
+    for (const dir of runs.dirs) dir.cleanup()
+    await assertNoFdLeak(baseline)
+  })
+  return runs
+}
