@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs'
 import type { WebSocket } from 'ws'
 import { useWhoamiCluster } from './helpers/cluster-fixture.js'
 import { httpGet, whoami } from './helpers/cluster-process.js'
-import { WORKER_SEMI_SPACE_MIB, workerExecArgv } from '../cluster/primary/worker-exec-argv.js'
+import { WORKER_SEMI_SPACE_MIB, workerExecArgv } from '../cluster/primary/worker-process.js'
 import { closeWs, connectWs, echoOnce } from './helpers/ws-clients.js'
 
 // More than R58's 1024 waiting plus 64 in flight, all from 127.0.0.1: one slot, one worker.
